@@ -1,0 +1,38 @@
+"""multigil: parallel Python on subinterpreters that each own their GIL.
+
+Every worker interpreter imports ``multigil._core``, which imports this
+package first, so this module stays tiny: public names are loaded lazily.
+"""
+import sys as _sys
+
+if _sys.version_info < (3, 12):
+    raise ImportError(
+        "multigil needs CPython 3.12 or newer: it runs workers in "
+        "subinterpreters with their own GIL (PEP 684), which Python "
+        f"{_sys.version_info[0]}.{_sys.version_info[1]} does not have")
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Pool": "multigil.pool",
+    "BrokenPool": "multigil._core",
+    "MultigilError": "multigil._core",
+    "NotShareableError": "multigil._core",
+    "RemoteTraceback": "multigil._core",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    modname = _LAZY.get(name)
+    if modname is None:
+        raise AttributeError(f"module 'multigil' has no attribute {name!r}")
+    import importlib
+    value = getattr(importlib.import_module(modname), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,27 @@
+/* block.h - process-global, atomically refcounted memory blocks.
+ *
+ * A block is plain C memory that every interpreter may see. Interpreters
+ * never share the wrapper objects, only the block: each wraps it in its own
+ * object that holds one reference. The last reference frees the memory.
+ */
+#ifndef MG_BLOCK_H
+#define MG_BLOCK_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+typedef struct mg_block {
+    atomic_size_t refcnt;
+    size_t nbytes;  /* usable size of data */
+    void *data;     /* owned; aligned to 64 bytes */
+    atomic_int frozen; /* 1 once made read-only; never goes back to 0 */
+} mg_block;
+
+/* A new zero-filled block with one reference, or NULL when out of memory. */
+mg_block *mg_block_new(size_t nbytes);
+void mg_block_incref(mg_block *b);
+void mg_block_decref(mg_block *b);
+/* Number of blocks alive in the process (for leak tests). */
+size_t mg_block_live_count(void);
+
+#endif

@@ -1,0 +1,82 @@
+/* core.h - included first by every C file of multigil._core.
+ *
+ * Owns: the module state struct (one per interpreter), error codes shared by
+ * the C layers, raw-allocation macros and the Python-version shims.
+ * Rule: nothing declared here holds a PyObject that crosses interpreters;
+ * mg_state belongs to exactly one interpreter.
+ */
+#ifndef MG_CORE_H
+#define MG_CORE_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if PY_VERSION_HEX < 0x030C0000
+#error "multigil needs CPython 3.12 or newer (per-interpreter GIL, PEP 684)"
+#endif
+
+#define MG_PY313 (PY_VERSION_HEX >= 0x030D0000)
+#define MG_PY314 (PY_VERSION_HEX >= 0x030E0000)
+
+/* Memory that may be freed by another thread or interpreter. Never use
+ * PyMem_Malloc/PyObject_Malloc for it: those are per-interpreter. */
+#define MG_RAW_MALLOC(n) PyMem_RawMalloc(n)
+#define MG_RAW_CALLOC(n, s) PyMem_RawCalloc((n), (s))
+#define MG_RAW_REALLOC(p, n) PyMem_RawRealloc((p), (n))
+#define MG_RAW_FREE(p) PyMem_RawFree(p)
+
+/* Error codes of the C data layer (no Python API below the glue). */
+typedef enum mg_err {
+    MG_OK = 0,
+    MG_ENOMEM = -1,
+    MG_ECLOSED = -2,
+    MG_ETIMEDOUT = -3,
+    MG_ESYS = -4,
+    MG_ECORRUPT = -5,
+    MG_ETOOBIG = -6,
+    MG_EBROKEN = -7,
+} mg_err;
+
+/* Per-interpreter module state. Each concern keeps its own block of fields;
+ * all are strong references owned by this interpreter's module. */
+typedef struct mg_state {
+    /* module.c / errors.c */
+    PyObject *MultigilError;     /* base of our exceptions */
+    PyObject *BrokenPool;        /* (MultigilError, BrokenExecutor) */
+    PyObject *NotShareableError; /* (MultigilError, TypeError) */
+    PyObject *RemoteTraceback;   /* cause carrying a worker's traceback */
+
+    /* pool.c */
+    PyTypeObject *PoolType;
+    PyObject *str_set_result;    /* interned method names */
+    PyObject *str_set_exception;
+
+    /* codec.c */
+    PyObject *pickle_dumps;
+    PyObject *pickle_loads;
+    PyObject *pickle_error; /* pickle.PicklingError */
+
+    /* shared.c */
+    PyTypeObject *SharedArrayType;
+} mg_state;
+
+extern PyModuleDef mg_module_def;
+
+mg_state *mg_state_from_module(PyObject *mod);
+mg_state *mg_state_from_type(PyTypeObject *tp);
+/* State of multigil._core in the current interpreter (imports it if
+ * needed). Returns NULL with an exception set on failure. */
+mg_state *mg_state_current(void);
+
+/* Each concern registers its types and functions; -1 with exception. */
+int mg_errors_module_add(PyObject *mod, mg_state *st);
+int mg_codec_module_add(PyObject *mod, mg_state *st);
+int mg_pool_module_add(PyObject *mod, mg_state *st);
+int mg_shared_module_add(PyObject *mod, mg_state *st);
+
+int mg_codec_state_traverse(mg_state *st, visitproc visit, void *arg);
+void mg_codec_state_clear(mg_state *st);
+
+#endif /* MG_CORE_H */

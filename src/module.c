@@ -1,0 +1,152 @@
+/* module.c - multigil._core: module init, module state, registration.
+ *
+ * Owns: the module definition (multi-phase init, per-interpreter-GIL slot),
+ * traversal and clearing of mg_state, and calling each concern's
+ * mg_<concern>_module_add(). Every interpreter that imports the module gets
+ * its own mg_state; there is no static PyObject anywhere in this extension.
+ */
+#include "core.h"
+#include "block.h"
+
+mg_state *
+mg_state_from_module(PyObject *mod)
+{
+    return (mg_state *)PyModule_GetState(mod);
+}
+
+mg_state *
+mg_state_from_type(PyTypeObject *tp)
+{
+    PyObject *mod = PyType_GetModuleByDef(tp, &mg_module_def);
+    if (mod == NULL) {
+        return NULL;
+    }
+    return mg_state_from_module(mod);
+}
+
+mg_state *
+mg_state_current(void)
+{
+    PyObject *mod = PyImport_ImportModule("multigil._core");
+    if (mod == NULL) {
+        return NULL;
+    }
+    mg_state *st = mg_state_from_module(mod);
+    /* sys.modules keeps the module (and so its state) alive. */
+    Py_DECREF(mod);
+    return st;
+}
+
+static PyObject *
+core_live_blocks(PyObject *mod, PyObject *unused)
+{
+    (void)mod;
+    (void)unused;
+    return PyLong_FromSize_t(mg_block_live_count());
+}
+
+static PyObject *
+core_interpreter_id(PyObject *mod, PyObject *unused)
+{
+    (void)mod;
+    (void)unused;
+    return PyLong_FromLongLong(
+        PyInterpreterState_GetID(PyInterpreterState_Get()));
+}
+
+static PyMethodDef core_methods[] = {
+    {"_live_blocks", core_live_blocks, METH_NOARGS,
+     PyDoc_STR("_live_blocks($module, /)\n--\n\n"
+               "Number of shared memory blocks alive in the process.")},
+    {"interpreter_id", core_interpreter_id, METH_NOARGS,
+     PyDoc_STR("interpreter_id($module, /)\n--\n\n"
+               "The id of the interpreter that calls this (0 is the main "
+               "interpreter).")},
+    {NULL, NULL, 0, NULL},
+};
+
+static int
+core_exec(PyObject *mod)
+{
+    mg_state *st = mg_state_from_module(mod);
+    if (mg_errors_module_add(mod, st) < 0) {
+        return -1;
+    }
+    if (mg_codec_module_add(mod, st) < 0) {
+        return -1;
+    }
+    if (mg_pool_module_add(mod, st) < 0) {
+        return -1;
+    }
+    if (mg_shared_module_add(mod, st) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+static int
+core_traverse(PyObject *mod, visitproc visit, void *arg)
+{
+    mg_state *st = mg_state_from_module(mod);
+    Py_VISIT(st->MultigilError);
+    Py_VISIT(st->BrokenPool);
+    Py_VISIT(st->NotShareableError);
+    Py_VISIT(st->RemoteTraceback);
+    Py_VISIT(st->PoolType);
+    Py_VISIT(st->str_set_result);
+    Py_VISIT(st->str_set_exception);
+    Py_VISIT(st->SharedArrayType);
+    return mg_codec_state_traverse(st, visit, arg);
+}
+
+static int
+core_clear(PyObject *mod)
+{
+    mg_state *st = mg_state_from_module(mod);
+    Py_CLEAR(st->MultigilError);
+    Py_CLEAR(st->BrokenPool);
+    Py_CLEAR(st->NotShareableError);
+    Py_CLEAR(st->RemoteTraceback);
+    Py_CLEAR(st->PoolType);
+    Py_CLEAR(st->str_set_result);
+    Py_CLEAR(st->str_set_exception);
+    Py_CLEAR(st->SharedArrayType);
+    mg_codec_state_clear(st);
+    return 0;
+}
+
+static void
+core_free(void *mod)
+{
+    (void)core_clear((PyObject *)mod);
+}
+
+static PyModuleDef_Slot core_slots[] = {
+    {Py_mod_exec, core_exec},
+    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+#ifdef Py_mod_gil
+    {Py_mod_gil, Py_MOD_GIL_NOT_USED},
+#endif
+    {0, NULL},
+};
+
+PyModuleDef mg_module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "multigil._core",
+    .m_doc = "C core of multigil: worker interpreters, transport, shared "
+             "memory.",
+    .m_size = sizeof(mg_state),
+    .m_methods = core_methods,
+    .m_slots = core_slots,
+    .m_traverse = core_traverse,
+    .m_clear = core_clear,
+    .m_free = core_free,
+};
+
+PyMODINIT_FUNC PyInit__core(void);
+
+PyMODINIT_FUNC
+PyInit__core(void)
+{
+    return PyModuleDef_Init(&mg_module_def);
+}

@@ -1,0 +1,535 @@
+/* pool.c - the Python type multigil._core.Pool over the C pool (worker.c).
+ *
+ * Owns: argument checking, encoding of task payloads in the submitting
+ * interpreter, task handles (capsules) for cancellation, shutdown and the
+ * spin-then-sleep wait for results. The friendly executor API lives in
+ * multigil/pool.py; this type is its private engine.
+ */
+#include "worker.h"
+#include "codec.h"
+#include "errors.h"
+
+#include <string.h>
+
+#define TASK_CAPSULE "multigil.task"
+
+typedef struct {
+    PyObject_HEAD
+    mg_pool *pool; /* owned */
+    int closed;    /* no more submits */
+    int joined;    /* every worker thread joined */
+} MgPoolObject;
+
+static void
+task_capsule_free(PyObject *cap)
+{
+    mg_task *t = PyCapsule_GetPointer(cap, TASK_CAPSULE);
+    if (t != NULL) {
+        mg_task_decref(t);
+    }
+}
+
+static mg_task *
+task_from_handle(PyObject *handle)
+{
+    return PyCapsule_GetPointer(handle, TASK_CAPSULE);
+}
+
+static int
+pool_check_open(mg_state *st, MgPoolObject *self)
+{
+    if (self->closed) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "cannot schedule new futures after shutdown");
+        return -1;
+    }
+    if (atomic_load(&self->pool->broken)) {
+        pthread_mutex_lock(&self->pool->mu);
+        PyErr_SetString(st->BrokenPool, self->pool->broken_msg);
+        pthread_mutex_unlock(&self->pool->mu);
+        return -1;
+    }
+    return 0;
+}
+
+/* Re-raises the current encoding error as NotShareableError. */
+static void
+raise_not_shareable(mg_state *st, const char *what)
+{
+    PyObject *cause = PyErr_GetRaisedException();
+    PyObject *msg = PyUnicode_FromFormat(
+        "cannot send %s to a worker interpreter: %S", what, cause);
+    if (msg != NULL) {
+        PyErr_SetObject(st->NotShareableError, msg);
+        Py_DECREF(msg);
+        PyObject *exc = PyErr_GetRaisedException();
+        PyException_SetCause(exc, cause);
+        PyErr_SetRaisedException(exc);
+    }
+    else {
+        Py_DECREF(cause);
+    }
+}
+
+/* Encodes payload into a new task and queues it; returns its handle. */
+static PyObject *
+pool_enqueue(MgPoolObject *self, mg_task_kind kind, int target,
+             PyObject *future, PyObject *payload)
+{
+    mg_state *st = mg_state_from_type(Py_TYPE(self));
+    if (st == NULL || pool_check_open(st, self) < 0) {
+        return NULL;
+    }
+    mg_task *t = mg_task_new(kind, target);
+    if (t == NULL) {
+        return PyErr_NoMemory();
+    }
+    if (mg_codec_encode(st, payload, &t->payload) < 0) {
+        mg_task_decref(t);
+        raise_not_shareable(st, "the task");
+        return NULL;
+    }
+    mg_task_incref(t); /* for the handle */
+    PyObject *handle = PyCapsule_New(t, TASK_CAPSULE, task_capsule_free);
+    if (handle == NULL) {
+        mg_task_decref(t);
+        mg_task_decref(t);
+        return NULL;
+    }
+    t->future = Py_NewRef(future);
+    if (mg_taskq_push(&self->pool->q, t) != MG_OK) {
+        Py_CLEAR(t->future);
+        mg_task_decref(t);
+        Py_DECREF(handle);
+        PyErr_SetString(PyExc_RuntimeError,
+                        "cannot schedule new futures after shutdown");
+        return NULL;
+    }
+    return handle;
+}
+
+PyDoc_STRVAR(Pool_submit_doc,
+"submit($self, future, fn, args, kwargs, /)\n--\n\n"
+"Queue fn(*args, **kwargs); its outcome completes future. Returns the\n"
+"task handle.");
+
+static PyObject *
+Pool_submit(MgPoolObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "submit() takes 4 arguments");
+        return NULL;
+    }
+    if (!PyTuple_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "args must be a tuple");
+        return NULL;
+    }
+    PyObject *payload = PyTuple_Pack(3, args[1], args[2], args[3]);
+    if (payload == NULL) {
+        return NULL;
+    }
+    PyObject *h = pool_enqueue(self, MG_TASK_CALL, -1, args[0], payload);
+    Py_DECREF(payload);
+    return h;
+}
+
+PyDoc_STRVAR(Pool_submit_chunk_doc,
+"submit_chunk($self, future, fn, items, star, /)\n--\n\n"
+"Queue fn(*item) (star true) or fn(item) for every item in the list\n"
+"items, run in order on one worker. future gets ([results], exc):\n"
+"exc is None, or the exception that stopped the chunk after the results\n"
+"listed.");
+
+static PyObject *
+Pool_submit_chunk(MgPoolObject *self, PyObject *const *args,
+                  Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "submit_chunk() takes 4 arguments");
+        return NULL;
+    }
+    if (!PyList_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "items must be a list");
+        return NULL;
+    }
+    PyObject *payload = PyTuple_Pack(3, args[1], args[2], args[3]);
+    if (payload == NULL) {
+        return NULL;
+    }
+    PyObject *h = pool_enqueue(self, MG_TASK_CHUNK, -1, args[0], payload);
+    Py_DECREF(payload);
+    return h;
+}
+
+PyDoc_STRVAR(Pool_submit_to_doc,
+"submit_to($self, worker, future, fn, args, kwargs, /)\n--\n\n"
+"Like submit(), but only the worker with this index runs it.");
+
+static PyObject *
+Pool_submit_to(MgPoolObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "submit_to() takes 5 arguments");
+        return NULL;
+    }
+    long index = PyLong_AsLong(args[0]);
+    if (index == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (index < 0 || index >= self->pool->nworkers) {
+        PyErr_Format(PyExc_IndexError, "no worker %ld in a pool of %d", index,
+                     self->pool->nworkers);
+        return NULL;
+    }
+    if (!PyTuple_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "args must be a tuple");
+        return NULL;
+    }
+    PyObject *payload = PyTuple_Pack(3, args[2], args[3], args[4]);
+    if (payload == NULL) {
+        return NULL;
+    }
+    PyObject *h =
+        pool_enqueue(self, MG_TASK_CALL, (int)index, args[1], payload);
+    Py_DECREF(payload);
+    return h;
+}
+
+/* Moves t from QUEUED to CANCELLED and hands back its future (a new
+ * reference), or returns NULL if a worker already took it. */
+static PyObject *
+task_cancel(mg_task *t)
+{
+    int expected = MG_TASK_QUEUED;
+    if (!atomic_compare_exchange_strong(&t->state, &expected,
+                                        MG_TASK_CANCELLED)) {
+        return NULL;
+    }
+    PyObject *fut = (PyObject *)t->future;
+    t->future = NULL;
+    return fut;
+}
+
+PyDoc_STRVAR(Pool_cancel_doc,
+"cancel($self, handle, /)\n--\n\n"
+"Cancel the task if no worker has started it. Returns True if it will\n"
+"never run.");
+
+static PyObject *
+Pool_cancel(MgPoolObject *self, PyObject *handle)
+{
+    (void)self;
+    mg_task *t = task_from_handle(handle);
+    if (t == NULL) {
+        return NULL;
+    }
+    PyObject *fut = task_cancel(t);
+    if (fut != NULL) {
+        Py_DECREF(fut);
+        Py_RETURN_TRUE;
+    }
+    return PyBool_FromLong(atomic_load(&t->state) == MG_TASK_CANCELLED);
+}
+
+PyDoc_STRVAR(Pool_started_doc,
+"started($self, handle, /)\n--\n\n"
+"True once a worker has taken the task.");
+
+static PyObject *
+Pool_started(MgPoolObject *self, PyObject *handle)
+{
+    (void)self;
+    mg_task *t = task_from_handle(handle);
+    if (t == NULL) {
+        return NULL;
+    }
+    return PyBool_FromLong(atomic_load(&t->state) == MG_TASK_RUNNING);
+}
+
+PyDoc_STRVAR(Pool_close_doc,
+"close($self, cancel_futures, /)\n--\n\n"
+"Stop accepting tasks; workers exit when the queue is empty. With\n"
+"cancel_futures, queued tasks are dropped and their futures returned in\n"
+"a list (the caller cancels them).");
+
+static PyObject *
+Pool_close(MgPoolObject *self, PyObject *arg)
+{
+    int cancel = PyObject_IsTrue(arg);
+    if (cancel < 0) {
+        return NULL;
+    }
+    PyObject *cancelled = PyList_New(0);
+    if (cancelled == NULL) {
+        return NULL;
+    }
+    self->closed = 1;
+    if (cancel) {
+        mg_task *t = mg_taskq_drain(&self->pool->q);
+        while (t != NULL) {
+            mg_task *next = t->next;
+            PyObject *fut = task_cancel(t);
+            if (fut != NULL) {
+                if (PyList_Append(cancelled, fut) < 0) {
+                    PyErr_Clear(); /* cancelled regardless */
+                }
+                Py_DECREF(fut);
+            }
+            mg_task_decref(t);
+            t = next;
+        }
+    }
+    mg_taskq_close(&self->pool->q);
+    return cancelled;
+}
+
+PyDoc_STRVAR(Pool_join_doc,
+"join($self, timeout=None, /)\n--\n\n"
+"Wait for every worker to exit (after close()). Returns False on timeout.\n"
+"Ctrl-C interrupts the wait.");
+
+static PyObject *
+Pool_join(MgPoolObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    int64_t timeout_ns = -1;
+    if (nargs > 1) {
+        PyErr_SetString(PyExc_TypeError, "join() takes at most 1 argument");
+        return NULL;
+    }
+    if (nargs == 1 && args[0] != Py_None) {
+        double secs = PyFloat_AsDouble(args[0]);
+        if (secs == -1.0 && PyErr_Occurred()) {
+            return NULL;
+        }
+        timeout_ns = secs <= 0 ? 0 : (int64_t)(secs * 1e9);
+    }
+    if (!self->closed) {
+        PyErr_SetString(PyExc_RuntimeError, "join() needs close() first");
+        return NULL;
+    }
+    if (self->joined) {
+        Py_RETURN_TRUE;
+    }
+    int rc = mg_pool_join(self->pool, timeout_ns);
+    if (rc < 0) {
+        return NULL;
+    }
+    if (rc == 1) {
+        self->joined = 1;
+    }
+    return PyBool_FromLong(rc);
+}
+
+PyDoc_STRVAR(Pool_interrupt_doc,
+"interrupt($self, /)\n--\n\n"
+"Raise SystemExit inside every task that is running now (it only fires\n"
+"while the task runs Python code). Returns how many were interrupted.");
+
+static PyObject *
+Pool_interrupt(MgPoolObject *self, PyObject *unused)
+{
+    (void)unused;
+    return PyLong_FromLong(mg_pool_interrupt(self->pool));
+}
+
+PyDoc_STRVAR(Pool_spin_doc,
+"spin($self, /)\n--\n\n"
+"Wait briefly, without the GIL, until any task completes. A result that\n"
+"lands during the spin is picked up without a thread wake-up.");
+
+static PyObject *
+Pool_spin(MgPoolObject *self, PyObject *unused)
+{
+    (void)unused;
+    mg_pool *p = self->pool;
+    /* Read before releasing the GIL: a completion needs our GIL, so the
+     * counter cannot move between the caller's check and this read. */
+    uint_fast64_t seen = atomic_load(&p->completed);
+    int64_t spin_ns = p->spin_ns;
+    if (spin_ns <= 0) {
+        Py_RETURN_NONE;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    int64_t until = mg_monotonic_ns() + spin_ns;
+    unsigned n = 0;
+    while (atomic_load_explicit(&p->completed, memory_order_acquire)
+           == seen) {
+        if ((++n & 63) == 0 && mg_monotonic_ns() > until) {
+            break;
+        }
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Pool_get_broken(MgPoolObject *self, void *closure)
+{
+    (void)closure;
+    if (!atomic_load(&self->pool->broken)) {
+        Py_RETURN_NONE;
+    }
+    pthread_mutex_lock(&self->pool->mu);
+    PyObject *msg = PyUnicode_FromString(self->pool->broken_msg);
+    pthread_mutex_unlock(&self->pool->mu);
+    return msg;
+}
+
+static PyObject *
+Pool_get_workers(MgPoolObject *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromLong(self->pool->nworkers);
+}
+
+static PyObject *
+Pool_get_completed(MgPoolObject *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromUnsignedLongLong(atomic_load(&self->pool->completed));
+}
+
+static PyObject *
+Pool_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"workers",  "sys_path", "initializer",
+                             "initargs", "max_tasks", "spin_us",
+                             "name",     NULL};
+    int workers;
+    PyObject *sys_path, *initializer, *initargs;
+    long max_tasks;
+    double spin_us;
+    const char *name;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iOOO!lds:Pool", kwlist,
+                                     &workers, &sys_path, &initializer,
+                                     &PyTuple_Type, &initargs, &max_tasks,
+                                     &spin_us, &name)) {
+        return NULL;
+    }
+    if (workers < 1 || workers > 1024) {
+        PyErr_Format(PyExc_ValueError,
+                     "workers must be between 1 and 1024, not %d", workers);
+        return NULL;
+    }
+    if (max_tasks < 0) {
+        PyErr_SetString(PyExc_ValueError, "max_tasks must be >= 0");
+        return NULL;
+    }
+    mg_state *st = mg_state_from_type(type);
+    if (st == NULL) {
+        return NULL;
+    }
+    mg_buf init = MG_BUF_INIT;
+    if (initializer != Py_None) {
+        PyObject *pair = PyTuple_Pack(2, initializer, initargs);
+        if (pair == NULL) {
+            return NULL;
+        }
+        int rc = mg_codec_encode(st, pair, &init);
+        Py_DECREF(pair);
+        if (rc < 0) {
+            mg_buf_release(&init);
+            raise_not_shareable(st, "the initializer");
+            return NULL;
+        }
+    }
+    MgPoolObject *self = (MgPoolObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        mg_buf_release(&init);
+        return NULL;
+    }
+    self->pool = mg_pool_start(st, workers, sys_path, &init, max_tasks,
+                               (int64_t)(spin_us * 1000.0), name);
+    mg_buf_release(&init); /* empty unless start failed early */
+    if (self->pool == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+static void
+Pool_dealloc(MgPoolObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    if (self->pool != NULL) {
+        if (!self->joined) {
+            /* Dropped without shutdown: finish queued work, as the
+             * stdlib executors do, then wait for the threads. */
+            PyObject *exc = PyErr_GetRaisedException();
+            self->closed = 1;
+            mg_taskq_close(&self->pool->q);
+            while (mg_pool_join(self->pool, -1) < 0) {
+                PyErr_Clear();
+            }
+            PyErr_SetRaisedException(exc);
+        }
+        mg_pool_free(self->pool);
+    }
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+}
+
+static PyMethodDef Pool_methods[] = {
+    {"submit", (PyCFunction)(void (*)(void))Pool_submit, METH_FASTCALL,
+     Pool_submit_doc},
+    {"submit_chunk", (PyCFunction)(void (*)(void))Pool_submit_chunk,
+     METH_FASTCALL, Pool_submit_chunk_doc},
+    {"submit_to", (PyCFunction)(void (*)(void))Pool_submit_to, METH_FASTCALL,
+     Pool_submit_to_doc},
+    {"cancel", (PyCFunction)Pool_cancel, METH_O, Pool_cancel_doc},
+    {"started", (PyCFunction)Pool_started, METH_O, Pool_started_doc},
+    {"close", (PyCFunction)Pool_close, METH_O, Pool_close_doc},
+    {"join", (PyCFunction)(void (*)(void))Pool_join, METH_FASTCALL,
+     Pool_join_doc},
+    {"interrupt", (PyCFunction)Pool_interrupt, METH_NOARGS,
+     Pool_interrupt_doc},
+    {"spin", (PyCFunction)Pool_spin, METH_NOARGS, Pool_spin_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Pool_getset[] = {
+    {"broken", (getter)Pool_get_broken, NULL,
+     PyDoc_STR("Why the pool is broken, or None."), NULL},
+    {"workers", (getter)Pool_get_workers, NULL,
+     PyDoc_STR("Number of worker interpreters."), NULL},
+    {"completed", (getter)Pool_get_completed, NULL,
+     PyDoc_STR("Tasks completed so far."), NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot Pool_slots[] = {
+    {Py_tp_new, Pool_new},
+    {Py_tp_dealloc, Pool_dealloc},
+    {Py_tp_methods, Pool_methods},
+    {Py_tp_getset, Pool_getset},
+    {Py_tp_doc, PyDoc_STR("Engine of multigil.Pool: worker interpreters fed "
+                          "by a C task queue.")},
+    {0, NULL},
+};
+
+static PyType_Spec Pool_spec = {
+    .name = "multigil._core.Pool",
+    .basicsize = sizeof(MgPoolObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = Pool_slots,
+};
+
+int
+mg_pool_module_add(PyObject *mod, mg_state *st)
+{
+    st->str_set_result = PyUnicode_InternFromString("set_result");
+    st->str_set_exception = PyUnicode_InternFromString("set_exception");
+    if (st->str_set_result == NULL || st->str_set_exception == NULL) {
+        return -1;
+    }
+    st->PoolType =
+        (PyTypeObject *)PyType_FromModuleAndSpec(mod, &Pool_spec, NULL);
+    if (st->PoolType == NULL) {
+        return -1;
+    }
+    return PyModule_AddType(mod, st->PoolType);
+}
