@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "Pool": "multigil.pool",
-    "BrokenPool": "multigil._core",
+    "BrokenPool": "multigil.pool",
     "MultigilError": "multigil._core",
     "NotShareableError": "multigil._core",
     "RemoteTraceback": "multigil._core",

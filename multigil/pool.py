@@ -20,7 +20,9 @@ from concurrent.futures import _base
 from concurrent.futures import wait as _wait_futures
 
 from . import _core
-from ._core import BrokenPool, NotShareableError
+
+_core._pool_types()
+from ._core import BrokenPool, NotShareableError  # noqa: E402
 
 __all__ = ["Pool"]
 

@@ -81,17 +81,17 @@ new_exception(PyObject *mod, const char *name, const char *doc,
     return exc;
 }
 
+/* BrokenPool derives from concurrent.futures.BrokenExecutor. Importing
+ * concurrent.futures costs about 15 ms (it pulls in logging), and every
+ * worker interpreter imports this module, so the type is made on first use
+ * by a pool, not at import. */
 int
-mg_errors_module_add(PyObject *mod, mg_state *st)
+mg_errors_ensure_broken_pool(PyObject *mod, mg_state *st)
 {
     PyObject *cf = NULL, *broken = NULL, *bases = NULL;
     int rc = -1;
-
-    st->MultigilError = new_exception(
-        mod, "multigil.MultigilError",
-        "Base class of multigil's own exceptions.", NULL);
-    if (st->MultigilError == NULL) {
-        goto done;
+    if (st->BrokenPool != NULL) {
+        return 0;
     }
     cf = PyImport_ImportModule("concurrent.futures");
     if (cf == NULL) {
@@ -113,7 +113,26 @@ mg_errors_module_add(PyObject *mod, mg_state *st)
     if (st->BrokenPool == NULL) {
         goto done;
     }
-    Py_CLEAR(bases);
+    rc = 0;
+done:
+    Py_XDECREF(cf);
+    Py_XDECREF(broken);
+    Py_XDECREF(bases);
+    return rc;
+}
+
+int
+mg_errors_module_add(PyObject *mod, mg_state *st)
+{
+    PyObject *bases = NULL;
+    int rc = -1;
+
+    st->MultigilError = new_exception(
+        mod, "multigil.MultigilError",
+        "Base class of multigil's own exceptions.", NULL);
+    if (st->MultigilError == NULL) {
+        goto done;
+    }
     bases = PyTuple_Pack(2, st->MultigilError, PyExc_TypeError);
     if (bases == NULL) {
         goto done;
@@ -134,8 +153,6 @@ mg_errors_module_add(PyObject *mod, mg_state *st)
     }
     rc = 0;
 done:
-    Py_XDECREF(cf);
-    Py_XDECREF(broken);
     Py_XDECREF(bases);
     return rc;
 }

@@ -418,8 +418,12 @@ Pool_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_ValueError, "max_tasks must be >= 0");
         return NULL;
     }
-    mg_state *st = mg_state_from_type(type);
-    if (st == NULL) {
+    PyObject *mod = PyType_GetModuleByDef(type, &mg_module_def);
+    if (mod == NULL) {
+        return NULL;
+    }
+    mg_state *st = mg_state_from_module(mod);
+    if (mg_errors_ensure_broken_pool(mod, st) < 0) {
         return NULL;
     }
     mg_buf init = MG_BUF_INIT;
@@ -471,6 +475,21 @@ Pool_dealloc(MgPoolObject *self)
     }
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);
+}
+
+PyDoc_STRVAR(core_pool_types_doc,
+"_pool_types($module, /)\n--\n\n"
+"Create the exception types that only pools need (BrokenPool); the\n"
+"multigil.pool module calls this once at import.");
+
+static PyObject *
+core_pool_types(PyObject *mod, PyObject *unused)
+{
+    (void)unused;
+    if (mg_errors_ensure_broken_pool(mod, mg_state_from_module(mod)) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
 }
 
 static PyMethodDef Pool_methods[] = {
@@ -526,6 +545,14 @@ mg_pool_module_add(PyObject *mod, mg_state *st)
     if (st->str_set_result == NULL || st->str_set_exception == NULL) {
         return -1;
     }
+    static PyMethodDef pool_types_def = {
+        "_pool_types", core_pool_types, METH_NOARGS, core_pool_types_doc};
+    PyObject *fn = PyCFunction_NewEx(&pool_types_def, mod, NULL);
+    if (fn == NULL || PyModule_AddObjectRef(mod, "_pool_types", fn) < 0) {
+        Py_XDECREF(fn);
+        return -1;
+    }
+    Py_DECREF(fn);
     st->PoolType =
         (PyTypeObject *)PyType_FromModuleAndSpec(mod, &Pool_spec, NULL);
     if (st->PoolType == NULL) {
