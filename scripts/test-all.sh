@@ -23,10 +23,21 @@ for py in $pythons; do
         failed="$failed $ver"
     fi
 done
-if [ -n "${MULTIGIL_ASAN:-}" ]; then
-    py=$(echo "$pythons" | head -n 1)
-    echo "=== sanitizers (ASan + UBSan) on $py"
-    make -s PYTHON="$py" asan || failed="$failed asan"
+first=$(echo "$pythons" | head -n 1)
+if [ "${MULTIGIL_ASAN:-1}" != 0 ]; then
+    echo "=== sanitizers (ASan + UBSan) on $first"
+    make -s PYTHON="$first" asan || failed="$failed asan"
+fi
+if [ "${MULTIGIL_PIP_CHECK:-1}" != 0 ]; then
+    echo "=== pip install . on $first"
+    tmp=$(mktemp -d)
+    if "$first" -m venv "$tmp/venv" \
+        && "$tmp/venv/bin/python" -m pip -q --disable-pip-version-check install . >/dev/null \
+        && (cd "$tmp" && "$tmp/venv/bin/python" -c 'import multigil, multigil._benchfns as b
+with multigil.Pool(2) as p:
+    assert p.broadcast(b.noop, 1) == [1, 1]
+print("pip install: ok")'); then :; else failed="$failed pip-install"; fi
+    rm -rf "$tmp"
 fi
 if [ -n "$failed" ]; then
     echo "test-all: FAILED on:$failed" >&2

@@ -1,0 +1,17 @@
+"""Secondary build for `pip install .`; the Makefile is the primary one.
+Both compile the same src/*.c, so they cannot drift."""
+from glob import glob
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "multigil._core",
+            sorted(glob("src/*.c")),
+            include_dirs=["src"],
+            extra_compile_args=["-std=gnu11", "-fvisibility=hidden",
+                                "-Wall", "-Wextra", "-Wno-missing-field-initializers"],
+        )
+    ],
+)
