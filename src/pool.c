@@ -310,6 +310,18 @@ Pool_join(MgPoolObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (self->joined) {
         Py_RETURN_TRUE;
     }
+    for (int i = 0; i < self->pool->nworkers; i++) {
+        mg_worker *w = &self->pool->workers[i];
+        if (w->status != MG_WORKER_NEW
+            && pthread_equal(w->thread, pthread_self())) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "cannot wait for a pool's workers from one of "
+                            "them (a done-callback runs on the worker that "
+                            "completed the future): use shutdown(wait=False)"
+                            " there");
+            return NULL;
+        }
+    }
     int rc = mg_pool_join(self->pool, timeout_ns);
     if (rc < 0) {
         return NULL;

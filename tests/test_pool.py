@@ -474,3 +474,20 @@ def _globals_with_fake_sys(fake_sys):
     b = dict(vars(builtins))
     b["__import__"] = fake_import
     return {"__name__": "multigil_fake", "__builtins__": b}
+
+
+def test_shutdown_wait_from_a_done_callback_raises_instead_of_hanging():
+    p = multigil.Pool(1)
+    errors = []
+    ev = threading.Event()
+
+    def cb(f):
+        try:
+            p.shutdown(wait=True)
+        except RuntimeError as e:
+            errors.append(str(e))
+        ev.set()
+    p.submit(h.square, 2).add_done_callback(cb)
+    assert ev.wait(30)
+    assert errors and "from one of them" in errors[0]
+    p.shutdown()
