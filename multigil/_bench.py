@@ -52,8 +52,9 @@ class MinimalInterpPool:
     def _run(self):
         I, Q = self._I, self._Q
         iid = I.create("isolated")
-        qid = Q.create(0, 0, 1)
+        qid = None
         try:
+            qid = Q.create(0, 0, 1)
             I.set___main___attrs(iid, {"qid": qid,
                                        "path": "\n".join(sys.path)})
             I.exec(iid, "import sys, pickle, _interpqueues\n"
@@ -74,7 +75,8 @@ class MinimalInterpPool:
                     data = Q.get(qid)[0]
                     fut.set_result(pickle.loads(data))
         finally:
-            Q.destroy(qid)
+            if qid is not None:
+                Q.destroy(qid)
             I.destroy(iid)
 
     def submit(self, fn, *args):
@@ -94,7 +96,9 @@ class MinimalInterpPool:
 
 
 def _have_minimal_interp_pool():
-    if sys.version_info < (3, 13):
+    # The private modules' signatures change between versions; this pool
+    # is written for 3.13's (3.14 has InterpreterPoolExecutor instead).
+    if sys.version_info[:2] != (3, 13):
         return False
     try:
         p = MinimalInterpPool(1)
@@ -117,7 +121,10 @@ def make_executor(kind, workers):
         return cf.ProcessPoolExecutor(
             workers, mp_context=mp.get_context(kind.split("-")[1]))
     if kind == "stdlib-interpreters":
-        return cf.InterpreterPoolExecutor(workers)
+        # Its workers do not see sys.path changes made at run time.
+        code = f"import sys; sys.path[:0] = {sys.path!r}"
+        return cf.InterpreterPoolExecutor(workers, initializer=exec,
+                                          initargs=(code,))
     if kind == "_interpreters-minimal":
         return MinimalInterpPool(workers)
     raise ValueError(kind)
