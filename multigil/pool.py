@@ -384,11 +384,25 @@ def _warn_fork():
               file=sys.stderr)
 
 
+# CPython 3.12 crashes later (double free at exit, or when the main
+# interpreter imports them afterwards) if these modules are first imported
+# inside an isolated subinterpreter; importing them in the main interpreter
+# first avoids it (see shared/CAPI.md, section 6). 3.13 fixed the cause.
+_PREIMPORT_312 = ("datetime", "decimal", "hashlib")
+
+
 def _install_hooks():
     global _hooks_installed
     with _hooks_lock:
         if _hooks_installed:
             return
+        if sys.version_info < (3, 13):
+            import importlib
+            for name in _PREIMPORT_312:
+                try:
+                    importlib.import_module(name)
+                except ImportError:
+                    pass
         # Worker interpreters must end before the main one finalizes.
         atexit.register(_shutdown_all_pools)
         if hasattr(os, "register_at_fork"):

@@ -491,3 +491,19 @@ def test_shutdown_wait_from_a_done_callback_raises_instead_of_hanging():
     assert ev.wait(30)
     assert errors and "from one of them" in errors[0]
     p.shutdown()
+
+
+def test_stdlib_modules_imported_first_in_a_worker_do_not_crash_main():
+    # CPython 3.12.1 crashed here (double free) before multigil imported
+    # these modules in the main interpreter first.
+    r = run_script("""
+        import multigil, helpers_pool as h
+        with multigil.Pool(2) as p:
+            for m in ("datetime", "hashlib", "decimal", "json", "re"):
+                assert p.submit(h.import_module, m).result() == m
+        import datetime, hashlib, decimal
+        print(datetime.date(2020, 1, 2), hashlib.sha256(b"x").hexdigest()[:6],
+              decimal.Decimal("1.5") * 2)
+    """)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["2020-01-02", "2d7116", "3.0"]
