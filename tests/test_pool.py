@@ -507,3 +507,32 @@ def test_stdlib_modules_imported_first_in_a_worker_do_not_crash_main():
     """)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["2020-01-02", "2d7116", "3.0"]
+
+
+def test_stress_threads_submitting_and_cancelling():
+    """Several threads submit and cancel at once: every future ends either
+    cancelled or with its own correct result, and nothing is lost."""
+    import random
+    with multigil.Pool(2) as p:
+        outcomes = []
+        lock = threading.Lock()
+
+        def client(seed):
+            rng = random.Random(seed)
+            futs = [(i, p.submit(h.square, i)) for i in range(400)]
+            for _, f in futs:
+                if rng.random() < 0.5:
+                    f.cancel()
+            for i, f in futs:
+                ok = f.cancelled() or f.result(timeout=60) == i * i
+                with lock:
+                    outcomes.append(ok)
+        threads = [threading.Thread(target=client, args=(s,))
+                   for s in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert len(outcomes) == 1600 and all(outcomes)
+        # the pool still serves after the storm
+        assert p.submit(h.square, 11).result(timeout=30) == 121
