@@ -58,8 +58,9 @@ typedef struct mg_state {
     PyObject *pickle_loads;
     PyObject *pickle_error; /* pickle.PicklingError */
 
-    /* shared.c */
+    /* shared.c, kernels.c */
     PyTypeObject *SharedArrayType;
+    PyTypeObject *StatsType; /* struct sequence returned by stats() */
 } mg_state;
 
 extern PyModuleDef mg_module_def;
