@@ -1,0 +1,40 @@
+"""Worker-side helpers for test_shared.py / test_kernels.py: module-level
+functions, so that pool workers can import them by name."""
+import multigil
+from multigil import kernels
+
+
+def sum_in_worker(n):
+    """Create a SharedArray inside the worker interpreter and reduce it."""
+    a = multigil.SharedArray(n, dtype="f8")
+    a[:] = range(n)
+    view = a[::2]
+    return (kernels.sum(a), a.mean(), view.sum(), len(view),
+            multigil._core.interpreter_id())
+
+
+def kernels_in_worker():
+    a = multigil.SharedArray.from_iterable([5, -3, 7, 0], dtype="i4")
+    a.sort()
+    a += 1
+    st = kernels.stats(a)
+    return a.tolist(), tuple(st), memoryview(a).tolist()
+
+
+def stats_of(view):
+    """stats() of a view handed over by the caller (needs codec handles)."""
+    return tuple(kernels.stats(view))
+
+
+def hold_and_drop(view, rounds):
+    """Make and drop more views of a view handed over (needs handles)."""
+    total = 0.0
+    for _ in range(rounds):
+        parts = view.split(3)
+        total += sum(p.sum() for p in parts)
+        del parts
+    return total
+
+
+def length_of(view):
+    return len(view)
