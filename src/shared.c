@@ -1209,10 +1209,36 @@ SharedArray_imul(PyObject *self, PyObject *other)
     return mg_kernels_inplace(self, other, MG_OP_MUL);
 }
 
+/* a /= x is true division: floats only. a //= x is floor division:
+ * integers only (kernels.div picks by dtype). */
 static PyObject *
-SharedArray_idiv(PyObject *self, PyObject *other)
+inplace_div(PyObject *self, PyObject *other, int floor)
 {
+    MgSharedArrayObject *a = (MgSharedArrayObject *)self;
+    int is_float = a->dtype->kind == MG_KIND_FLOAT;
+    if (floor == is_float) {
+        return PyErr_Format(
+            PyExc_TypeError,
+            floor ? "a //= x is floor division, for integer dtypes; use "
+                    "a /= x on this '%s' SharedArray"
+                  : "a /= x on an integer ('%s') SharedArray cannot store "
+                    "fractions; use a //= x (floor division) or a float "
+                    "dtype",
+            a->dtype->name);
+    }
     return mg_kernels_inplace(self, other, MG_OP_DIV);
+}
+
+static PyObject *
+SharedArray_itruediv(PyObject *self, PyObject *other)
+{
+    return inplace_div(self, other, 0);
+}
+
+static PyObject *
+SharedArray_ifloordiv(PyObject *self, PyObject *other)
+{
+    return inplace_div(self, other, 1);
 }
 
 static PyMethodDef SharedArray_methods[] = {
@@ -1331,8 +1357,8 @@ static PyType_Slot SharedArray_slots[] = {
     {Py_nb_inplace_add, SharedArray_iadd},
     {Py_nb_inplace_subtract, SharedArray_isub},
     {Py_nb_inplace_multiply, SharedArray_imul},
-    {Py_nb_inplace_true_divide, SharedArray_idiv},
-    {Py_nb_inplace_floor_divide, SharedArray_idiv},
+    {Py_nb_inplace_true_divide, SharedArray_itruediv},
+    {Py_nb_inplace_floor_divide, SharedArray_ifloordiv},
     {Py_bf_getbuffer, SharedArray_getbuffer},
     {0, NULL},
 };
