@@ -456,3 +456,43 @@ def test_lifetime_stress_across_interpreters():
             assert sum(f.result(timeout=60) for f in futs) == 5 * 10_000
     gc.collect()
     assert _core._live_blocks() == base
+
+
+def test_handle_roundtrip_in_one_interpreter():
+    a = SharedArray.from_iterable(range(20), "i2")
+    v = a[17:2:-3]
+    desc = _core._shared_describe(v)
+    assert desc == ("h", 34, 5, -6, 0)
+    w = _core._shared_from_desc(a, *desc)
+    assert w.tolist() == v.tolist() == [17, 14, 11, 8, 5]
+    w[0] = -1
+    assert a[17] == -1
+    assert _core._shared_from_desc(a, "h", 40, 0, 2, 0).tolist() == []
+
+
+@pytest.mark.parametrize("desc", [
+    ("x", 0, 1, 2, 0),            # unknown dtype
+    ("h", 1, 1, 2, 0),            # misaligned offset
+    ("h", 0, 2, 3, 0),            # stride not a multiple of the item
+    ("h", 0, 21, 2, 0),           # one item too many
+    ("h", 38, 2, 2, 0),           # runs off the end
+    ("h", 0, 2, -2, 0),           # runs off the start
+    ("h", 42, 0, 2, 0),           # offset past the end
+    ("h", -2, 1, 2, 0),           # negative offset
+    ("h", 0, -1, 2, 0),           # negative length
+    ("h", 0, 3, 0, 0),            # zero stride
+    ("q", 0, 2**62, 8, 0),        # overflow of length * stride
+    ("q", 8, 2, -(2**62), 0),     # overflow with a negative stride
+])
+def test_handle_validation_rejects_bad_descriptions(desc):
+    a = SharedArray(20, "i2")  # 40 bytes
+    with pytest.raises(ValueError, match="invalid SharedArray handle"):
+        _core._shared_from_desc(a, *desc)
+
+
+def test_handle_readonly_flag_freezes():
+    a = SharedArray(4)
+    v = _core._shared_from_desc(a, "d", 0, 4, 8, 1)
+    assert v.readonly and a.readonly
+    with pytest.raises(TypeError, match="not a SharedArray"):
+        _core._shared_describe([1])
