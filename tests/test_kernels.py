@@ -258,3 +258,14 @@ def test_bench_helpers():
     assert a.min() == a.max() == 2.0
     with pytest.raises(ValueError, match="contiguous 'f8'"):
         _core._threads_sum_bench(a[::2], 2)
+
+
+def test_stats_from_workers_combine():
+    import helpers_shared as h
+    import multigil
+    chunks = [[1.0, 2.0], [], [3.0, 4.0, 5.0]]
+    with multigil.Pool(2) as pool:
+        parts = list(pool.map(h.stats_in_worker, chunks))
+    assert all(isinstance(p, kernels.Stats) for p in parts)
+    merged = kernels.combine_stats(parts)
+    assert merged == (5, 3.0, 10.0, 1.0, 5.0)
