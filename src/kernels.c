@@ -232,6 +232,74 @@ mg_kern_moments(const mg_view *v, double *mean, double *m2)
     MG_DISPATCH(v->dtype->code, , moments, v, mean, m2)
 }
 
+/* stats in two passes: pass 1 takes the sum (four partial sums) and the
+ * first min and max; pass 2 the squared deviations, as mg_kern_moments. A
+ * NaN makes the sum NaN, and only then do we look for the first NaN. */
+#define STATS(T, ISF, ISS)                                                   \
+    static void stats_##T(const mg_view *v, double *mean, double *m2,        \
+                          Py_ssize_t *imin, Py_ssize_t *imax)                \
+    {                                                                        \
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;                               \
+        T lo = AT(T, v, 0), hi = lo;                                         \
+        Py_ssize_t ilo = 0, ihi = 0, i = 0;                                  \
+        for (; i + 4 <= v->n; i += 4) {                                      \
+            T x0 = AT(T, v, i), x1 = AT(T, v, i + 1);                        \
+            T x2 = AT(T, v, i + 2), x3 = AT(T, v, i + 3);                    \
+            s0 += (double)x0;                                                \
+            s1 += (double)x1;                                                \
+            s2 += (double)x2;                                                \
+            s3 += (double)x3;                                                \
+            if (x0 < lo) { lo = x0; ilo = i; }                               \
+            if (x0 > hi) { hi = x0; ihi = i; }                               \
+            if (x1 < lo) { lo = x1; ilo = i + 1; }                           \
+            if (x1 > hi) { hi = x1; ihi = i + 1; }                           \
+            if (x2 < lo) { lo = x2; ilo = i + 2; }                           \
+            if (x2 > hi) { hi = x2; ihi = i + 2; }                           \
+            if (x3 < lo) { lo = x3; ilo = i + 3; }                           \
+            if (x3 > hi) { hi = x3; ihi = i + 3; }                           \
+        }                                                                    \
+        for (; i < v->n; i++) {                                              \
+            T x = AT(T, v, i);                                               \
+            s0 += (double)x;                                                 \
+            if (x < lo) { lo = x; ilo = i; }                                 \
+            if (x > hi) { hi = x; ihi = i; }                                 \
+        }                                                                    \
+        double mu = ((s0 + s1) + (s2 + s3)) / (double)v->n;                  \
+        if (ISF && isnan(mu)) {                                              \
+            ilo = ihi = argext_##T(v, 0); /* a NaN, or inf - inf */          \
+        }                                                                    \
+        double d1 = 0, e0 = 0, e1 = 0;                                       \
+        i = 0;                                                               \
+        for (; i + 2 <= v->n; i += 2) {                                      \
+            double a0 = (double)AT(T, v, i) - mu;                            \
+            double a1 = (double)AT(T, v, i + 1) - mu;                        \
+            d1 += a0 + a1;                                                   \
+            e0 += a0 * a0;                                                   \
+            e1 += a1 * a1;                                                   \
+        }                                                                    \
+        for (; i < v->n; i++) {                                              \
+            double a0 = (double)AT(T, v, i) - mu;                            \
+            d1 += a0;                                                        \
+            e0 += a0 * a0;                                                   \
+        }                                                                    \
+        *mean = mu + d1 / (double)v->n;                                      \
+        *m2 = (e0 + e1) - d1 * d1 / (double)v->n;                            \
+        if (*m2 < 0) {                                                       \
+            *m2 = 0;                                                         \
+        }                                                                    \
+        *imin = ilo;                                                         \
+        *imax = ISF && isnan(mu) ? argext_##T(v, 1) : ihi;                   \
+    }
+MG_TYPES(STATS)
+#undef STATS
+
+void
+mg_kern_stats(const mg_view *v, double *mean, double *m2, Py_ssize_t *imin,
+              Py_ssize_t *imax)
+{
+    MG_DISPATCH(v->dtype->code, , stats, v, mean, m2, imin, imax)
+}
+
 /* -- copy and fill -- */
 
 static void
@@ -678,9 +746,7 @@ stats_impl(mg_state *st, MgSharedArrayObject *a)
     mg_view v = mg_view_of(a);
     double mean, m2;
     Py_ssize_t imin, imax;
-    MG_NOGIL(v.n, (mg_kern_moments(&v, &mean, &m2),
-                   imin = mg_kern_argext(&v, 0),
-                   imax = mg_kern_argext(&v, 1)));
+    MG_NOGIL(v.n, mg_kern_stats(&v, &mean, &m2, &imin, &imax));
     PyObject *lo = mg_shared_unpack(a->dtype, a->base + imin * a->stride);
     PyObject *hi = lo ? mg_shared_unpack(a->dtype,
                                          a->base + imax * a->stride)

@@ -42,6 +42,10 @@ Py_ssize_t mg_kern_argext(const mg_view *v, int want_max);
 Py_ssize_t mg_kern_count_nonzero(const mg_view *v);
 /* Mean and sum of squared deviations (two-pass, corrected). v->n > 0. */
 void mg_kern_moments(const mg_view *v, double *mean, double *m2);
+/* mean, m2 and the indices of the first min and max in one call (two
+ * passes over memory). v->n > 0. */
+void mg_kern_stats(const mg_view *v, double *mean, double *m2,
+                   Py_ssize_t *imin, Py_ssize_t *imax);
 /* dst op= (src ? src[i] : s); src has dst's dtype and length. */
 mg_kern_status mg_kern_binop(const mg_view *dst, mg_binop op,
                              const mg_view *src, mg_scalar s);

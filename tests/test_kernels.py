@@ -269,3 +269,14 @@ def test_stats_from_workers_combine():
     assert all(isinstance(p, kernels.Stats) for p in parts)
     merged = kernels.combine_stats(parts)
     assert merged == (5, 3.0, 10.0, 1.0, 5.0)
+
+
+def test_stats_with_nan_and_inf():
+    nan, inf = float("nan"), float("inf")
+    s = kernels.stats(arr([1.0, nan, 3.0, nan]))
+    assert s.count == 4 and math.isnan(s.mean) and math.isnan(s.min)
+    s = kernels.stats(arr([inf, 1.0, -inf]))
+    assert math.isnan(s.mean) and (s.min, s.max) == (-inf, inf)
+    s = kernels.stats(arr([2.0, 5.0, -1.0, 5.0, -1.0], "f4"))
+    assert (s.min, s.max) == (-1.0, 5.0)
+    assert s.mean == pytest.approx(2.0) and s.m2 == pytest.approx(30.0)
