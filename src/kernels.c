@@ -654,27 +654,45 @@ argext_impl(MgSharedArrayObject *a, int want_max, int want_value)
     return mg_shared_unpack(a->dtype, a->base + i * a->stride);
 }
 
+/* Integers: the exact sum, then one correctly rounded division; None with
+ * no exception when the sum does not fit 64 bits. */
+static PyObject *
+int_mean(MgSharedArrayObject *a)
+{
+    PyObject *total = sum_impl(a), *n = NULL, *res = NULL;
+    if (total == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            PyErr_Clear();
+            return Py_NewRef(Py_None);
+        }
+        return NULL;
+    }
+    n = PyLong_FromSsize_t(a->length);
+    if (n != NULL) {
+        res = PyNumber_TrueDivide(total, n);
+    }
+    Py_DECREF(total);
+    Py_XDECREF(n);
+    return res;
+}
+
 static PyObject *
 mean_impl(MgSharedArrayObject *a)
 {
     if (require_items(a, "mean") < 0) {
         return NULL;
     }
-    mg_view v = mg_view_of(a);
     if (a->dtype->kind != MG_KIND_FLOAT) {
-        /* Exact integer sum, then one correctly rounded division. */
-        PyObject *total = sum_impl(a);
-        if (total != NULL || !PyErr_ExceptionMatches(PyExc_OverflowError)) {
-            PyObject *n = total ? PyLong_FromSsize_t(a->length) : NULL;
-            PyObject *res = n ? PyNumber_TrueDivide(total, n) : NULL;
-            Py_XDECREF(n);
-            Py_XDECREF(total);
+        PyObject *res = int_mean(a);
+        if (res != Py_None) {
             return res;
         }
-        PyErr_Clear(); /* too large for int64: fall back to doubles */
+        Py_DECREF(res); /* too large for int64: fall back to doubles */
     }
+    mg_view v = mg_view_of(a);
     double mean, m2;
     if (a->dtype->kind == MG_KIND_FLOAT) {
+        /* sum() / len(): one pass at memory speed. */
         mg_scalar out;
         MG_NOGIL(v.n, (void)mg_kern_sum(&v, &out));
         mean = out.f / (double)v.n;

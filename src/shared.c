@@ -520,7 +520,7 @@ SharedArray_length(PyObject *self)
     return ((MgSharedArrayObject *)self)->length;
 }
 
-/* A view of a for slice; fills *out_len. */
+/* A new view of a for a slice object (no copy). */
 static PyObject *
 slice_view(MgSharedArrayObject *a, PyObject *slice)
 {
