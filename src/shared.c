@@ -1424,52 +1424,6 @@ mg_shared_from_desc(mg_state *st, const mg_shared_desc *desc)
                       desc->length, desc->stride, dt);
 }
 
-/* Test hooks for the handle interface, in one interpreter: the codec is
- * what uses it across interpreters. */
-static PyObject *
-core_shared_describe(PyObject *mod, PyObject *arg)
-{
-    mg_shared_desc d;
-    if (mg_shared_describe(mg_state_from_module(mod), arg, &d) < 0) {
-        return NULL;
-    }
-    return Py_BuildValue("(Cnnni)", d.dtype, d.offset, d.length, d.stride,
-                         d.readonly);
-}
-
-static PyObject *
-core_shared_from_desc(PyObject *mod, PyObject *args)
-{
-    PyObject *arr;
-    mg_shared_desc d;
-    int code;
-    mg_state *st = mg_state_from_module(mod);
-    if (!PyArg_ParseTuple(args, "OCnnni:_shared_from_desc", &arr, &code,
-                          &d.offset, &d.length, &d.stride, &d.readonly)) {
-        return NULL;
-    }
-    MgSharedArrayObject *a = mg_shared_arg(st, arr, "_shared_from_desc()");
-    if (a == NULL) {
-        return NULL;
-    }
-    d.block = a->block;
-    d.dtype = (char)code;
-    return mg_shared_from_desc(st, &d);
-}
-
-static PyMethodDef shared_functions[] = {
-    {"_shared_describe", core_shared_describe, METH_O,
-     PyDoc_STR("_shared_describe($module, a, /)\n--\n\n"
-               "(dtype, offset, length, stride, readonly): the handle the "
-               "codec sends for a (tests only).")},
-    {"_shared_from_desc", core_shared_from_desc, METH_VARARGS,
-     PyDoc_STR("_shared_from_desc($module, a, dtype, offset, length, "
-               "stride, readonly, /)\n--\n\n"
-               "A new array on a's block from an (untrusted) handle "
-               "(tests only).")},
-    {NULL, NULL, 0, NULL},
-};
-
 /* ---- registration ---- */
 
 int
@@ -1481,7 +1435,7 @@ mg_shared_module_add(PyObject *mod, mg_state *st)
     }
     st->SharedArrayType = (PyTypeObject *)tp;
     if (PyModule_AddObjectRef(mod, "SharedArray", tp) < 0
-        || PyModule_AddFunctions(mod, shared_functions) < 0) {
+        || mg_sharedtest_module_add(mod, st) < 0) {
         return -1;
     }
     return mg_kernels_module_add(mod, st);

@@ -59,4 +59,7 @@ PyObject *mg_shared_unpack(const mg_dtype *dt, const void *p);
 /* A new, zero-filled, contiguous array of the current interpreter. */
 PyObject *mg_shared_new(mg_state *st, const mg_dtype *dt, Py_ssize_t length);
 
+/* Registers the test hooks of sharedtest.c; -1 with an exception. */
+int mg_sharedtest_module_add(PyObject *mod, mg_state *st);
+
 #endif

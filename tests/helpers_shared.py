@@ -43,3 +43,32 @@ def length_of(view):
 def stats_in_worker(values):
     """A Stats result made in a worker must come back as a Stats."""
     return kernels.stats(multigil.SharedArray.from_iterable(values, "f8"))
+
+
+# ---- parked handles (multigil._core._shared_park): cross-interpreter
+# lifetime tests that do not need the codec ----
+
+def unpark_hold_and_drop(pid, rounds):
+    return hold_and_drop(multigil._core._shared_unpark(pid), rounds)
+
+
+def unpark_and_fill(pid, value):
+    view = multigil._core._shared_unpark(pid)
+    view.fill(value)
+    return len(view), multigil._core.interpreter_id()
+
+
+def park_new_array(n, value):
+    """An array made in a worker, handed back as a parked handle."""
+    a = multigil.SharedArray(n)
+    a.fill(value)
+    return multigil._core._shared_park(a[::2])
+
+
+def unpark_and_try_write(pid):
+    view = multigil._core._shared_unpark(pid)
+    try:
+        view[0] = 1.0
+    except TypeError as exc:
+        return view.readonly, str(exc)
+    return view.readonly, None

@@ -496,3 +496,62 @@ def test_handle_readonly_flag_freezes():
     assert v.readonly and a.readonly
     with pytest.raises(TypeError, match="not a SharedArray"):
         _core._shared_describe([1])
+
+
+# ---- across interpreters with parked handles (no codec needed) ----
+
+def _baseline():
+    gc.collect()
+    return _core._live_blocks()
+
+
+def test_parked_views_stress_lifetime():
+    import helpers_shared as h
+    base = _baseline()
+    with multigil.Pool(2) as pool:
+        for _ in range(20):
+            a = SharedArray(10_000)
+            a.fill(1.0)
+            ids = [_core._shared_park(v) for v in a.split(4)]
+            del a  # the main interpreter drops its references first
+            futs = [pool.submit(h.unpark_hold_and_drop, i, 5) for i in ids]
+            assert sum(f.result(timeout=60) for f in futs) == 5 * 10_000
+    assert _core._shared_parked() == 0
+    assert _baseline() == base
+
+
+def test_worker_writes_are_seen_without_copy():
+    import helpers_shared as h
+    a = SharedArray(1000)
+    with multigil.Pool(2) as pool:
+        futs = [pool.submit(h.unpark_and_fill, _core._shared_park(v), k)
+                for k, v in enumerate(a.split(4))]
+        results = [f.result(timeout=60) for f in futs]
+    assert [n for n, _ in results] == [250] * 4
+    assert all(interp != 0 for _, interp in results)
+    assert [a[i] for i in (0, 250, 500, 999)] == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_array_made_in_worker_outlives_the_worker():
+    import helpers_shared as h
+    base = _baseline()
+    with multigil.Pool(1) as pool:
+        pid = pool.submit(h.park_new_array, 101, 7.0).result(timeout=60)
+    # The worker interpreter is gone; the memory is not.
+    v = _core._shared_unpark(pid)
+    assert len(v) == 51 and v.sum() == 7.0 * 51
+    with pytest.raises(KeyError, match="no SharedArray parked"):
+        _core._shared_unpark(pid)
+    del v
+    assert _baseline() == base
+
+
+def test_freeze_is_seen_by_other_interpreters():
+    import helpers_shared as h
+    a = SharedArray(10)
+    pid = _core._shared_park(a[2:])
+    a.freeze()
+    with multigil.Pool(1) as pool:
+        readonly, msg = pool.submit(h.unpark_and_try_write, pid).result(
+            timeout=60)
+    assert readonly is True and "read-only" in msg
