@@ -387,49 +387,142 @@ mg_kern_fill(const mg_view *v, const void *item)
     MG_DISPATCH(v->dtype->code, , fill, v, item)
 }
 
-/* -- sort -- */
+/* -- sort: introsort (median-of-three quicksort, heapsort past a depth
+ * limit, insertion sort for short runs), typed, on contiguous memory.
+ * Floats: NaNs are moved to the end first; the rest sort with plain <. -- */
 
-#define CMP(T, ISF, ISS)                                                     \
-    static int cmp_##T(const void *pa, const void *pb)                       \
+#define MG_SORT_SMALL 16
+
+#define SORT(T, ISF, ISS)                                                    \
+    static void isort_##T(T *a, Py_ssize_t n)                                \
     {                                                                        \
-        T x = *(const T *)pa, y = *(const T *)pb;                            \
-        if (ISF) {                                                           \
-            int xn = isnan((double)x), yn = isnan((double)y);                \
-            if (xn || yn) {                                                  \
-                return xn - yn; /* NaN sorts last */                         \
+        for (Py_ssize_t i = 1; i < n; i++) {                                 \
+            T x = a[i];                                                      \
+            Py_ssize_t j = i;                                                \
+            for (; j > 0 && x < a[j - 1]; j--) {                             \
+                a[j] = a[j - 1];                                             \
+            }                                                                \
+            a[j] = x;                                                        \
+        }                                                                    \
+    }                                                                        \
+    static void sift_##T(T *a, Py_ssize_t root, Py_ssize_t n)                \
+    {                                                                        \
+        for (;;) {                                                           \
+            Py_ssize_t c = 2 * root + 1;                                     \
+            if (c >= n) {                                                    \
+                return;                                                      \
+            }                                                                \
+            if (c + 1 < n && a[c] < a[c + 1]) {                              \
+                c++;                                                         \
+            }                                                                \
+            if (!(a[root] < a[c])) {                                         \
+                return;                                                      \
+            }                                                                \
+            T t = a[root];                                                   \
+            a[root] = a[c];                                                  \
+            a[c] = t;                                                        \
+            root = c;                                                        \
+        }                                                                    \
+    }                                                                        \
+    static void heapsort_##T(T *a, Py_ssize_t n)                             \
+    {                                                                        \
+        for (Py_ssize_t i = n / 2 - 1; i >= 0; i--) {                        \
+            sift_##T(a, i, n);                                               \
+        }                                                                    \
+        for (Py_ssize_t end = n - 1; end > 0; end--) {                       \
+            T t = a[0];                                                      \
+            a[0] = a[end];                                                   \
+            a[end] = t;                                                      \
+            sift_##T(a, 0, end);                                             \
+        }                                                                    \
+    }                                                                        \
+    /* Puts the median of a[0], a[n/2], a[n-1] in a[0]. */                   \
+    static void median_first_##T(T *a, Py_ssize_t n)                         \
+    {                                                                        \
+        T *x = &a[0], *y = &a[n / 2], *z = &a[n - 1], t;                     \
+        if (*y < *x) { t = *x; *x = *y; *y = t; }                            \
+        if (*z < *y) { t = *y; *y = *z; *z = t; }                            \
+        if (*y < *x) { t = *x; *x = *y; *y = t; }                            \
+        t = *x;                                                              \
+        *x = *y;                                                             \
+        *y = t;                                                              \
+    }                                                                        \
+    /* Hoare partition around p = a[0]; returns j with a[0..j] <= p <=       \
+     * a[j+1..n-1] and 0 <= j < n - 1. */                                    \
+    static Py_ssize_t partition_##T(T *a, Py_ssize_t n)                      \
+    {                                                                        \
+        T p = a[0];                                                          \
+        Py_ssize_t i = -1, j = n;                                            \
+        for (;;) {                                                           \
+            do {                                                             \
+                i++;                                                         \
+            } while (a[i] < p);                                              \
+            do {                                                             \
+                j--;                                                         \
+            } while (p < a[j]);                                              \
+            if (i >= j) {                                                    \
+                return j;                                                    \
+            }                                                                \
+            T t = a[i];                                                      \
+            a[i] = a[j];                                                     \
+            a[j] = t;                                                        \
+        }                                                                    \
+    }                                                                        \
+    static void introsort_##T(T *a, Py_ssize_t n, int depth)                 \
+    {                                                                        \
+        while (n > MG_SORT_SMALL) {                                          \
+            if (depth-- == 0) {                                              \
+                heapsort_##T(a, n);                                          \
+                return;                                                      \
+            }                                                                \
+            median_first_##T(a, n);                                          \
+            Py_ssize_t j = partition_##T(a, n) + 1;                          \
+            if (j < n - j) { /* recurse into the smaller side */             \
+                introsort_##T(a, j, depth);                                  \
+                a += j;                                                      \
+                n -= j;                                                      \
+            }                                                                \
+            else {                                                           \
+                introsort_##T(a + j, n - j, depth);                          \
+                n = j;                                                       \
             }                                                                \
         }                                                                    \
-        return (x > y) - (x < y);                                            \
+        isort_##T(a, n);                                                     \
+    }                                                                        \
+    static void sort_##T(char *base, Py_ssize_t n)                           \
+    {                                                                        \
+        T *a = (T *)base;                                                    \
+        if (ISF) {                                                           \
+            Py_ssize_t k = 0;                                                \
+            for (Py_ssize_t i = 0; i < n; i++) {                             \
+                if (!isnan((double)a[i])) {                                  \
+                    T t = a[k];                                              \
+                    a[k++] = a[i];                                           \
+                    a[i] = t;                                                \
+                }                                                            \
+            }                                                                \
+            n = k; /* NaNs now fill a[k..] */                                \
+        }                                                                    \
+        int depth = 0;                                                       \
+        for (Py_ssize_t m = n; m > 1; m >>= 1) {                             \
+            depth += 2;                                                      \
+        }                                                                    \
+        introsort_##T(a, n, depth);                                          \
     }
-MG_TYPES(CMP)
-#undef CMP
+MG_TYPES(SORT)
+#undef SORT
 
-typedef int (*cmp_fn)(const void *, const void *);
-
-static cmp_fn
-cmp_for(char code)
+static void
+sort_contiguous(const mg_dtype *dt, char *base, Py_ssize_t n)
 {
-    switch (code) {
-    case 'b': return cmp_int8_t;
-    case 'h': return cmp_int16_t;
-    case 'i': return cmp_int32_t;
-    case 'q': return cmp_int64_t;
-    case '?':
-    case 'B': return cmp_uint8_t;
-    case 'H': return cmp_uint16_t;
-    case 'I': return cmp_uint32_t;
-    case 'Q': return cmp_uint64_t;
-    case 'f': return cmp_float;
-    default: return cmp_double;
-    }
+    MG_DISPATCH(dt->code, , sort, base, n)
 }
 
 mg_kern_status
 mg_kern_sort(const mg_view *v)
 {
-    size_t isz = v->dtype->itemsize;
-    if (v->stride == (Py_ssize_t)isz) {
-        qsort(v->base, (size_t)v->n, isz, cmp_for(v->dtype->code));
+    if (v->stride == (Py_ssize_t)v->dtype->itemsize) {
+        sort_contiguous(v->dtype, v->base, v->n);
         return MG_KERN_OK;
     }
     mg_view tv;
@@ -437,7 +530,7 @@ mg_kern_sort(const mg_view *v)
     if (tmp == NULL) {
         return MG_KERN_NOMEM;
     }
-    qsort(tmp, (size_t)v->n, isz, cmp_for(v->dtype->code));
+    sort_contiguous(v->dtype, tmp, v->n);
     copy_items(v, &tv);
     free(tmp);
     return MG_KERN_OK;
