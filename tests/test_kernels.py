@@ -280,3 +280,24 @@ def test_stats_with_nan_and_inf():
     s = kernels.stats(arr([2.0, 5.0, -1.0, 5.0, -1.0], "f4"))
     assert (s.min, s.max) == (-1.0, 5.0)
     assert s.mean == pytest.approx(2.0) and s.m2 == pytest.approx(36.0)
+
+
+@pytest.mark.parametrize("dtype", ["i8", "u1", "f4", "f8", "b1"])
+@pytest.mark.parametrize("pattern", ["ascending", "descending", "equal",
+                                     "organ", "sawtooth"])
+def test_sort_patterns(dtype, pattern):
+    n = 5000
+    values = {
+        "ascending": list(range(n)),
+        "descending": list(range(n, 0, -1)),
+        "equal": [3] * n,
+        "organ": list(range(n // 2)) + list(range(n // 2, 0, -1)),
+        "sawtooth": [i % 7 for i in range(n)],
+    }[pattern]
+    if dtype == "b1":
+        values = [v % 2 == 1 for v in values]
+    elif dtype == "u1":
+        values = [v % 256 for v in values]
+    a = arr(values, dtype)
+    a.sort()
+    assert a.tolist() == sorted(arr(values, dtype).tolist())
