@@ -555,3 +555,23 @@ def test_freeze_is_seen_by_other_interpreters():
         readonly, msg = pool.submit(h.unpark_and_try_write, pid).result(
             timeout=60)
     assert readonly is True and "read-only" in msg
+
+
+def test_large_blocks_are_zeroed_and_returned():
+    resource = pytest.importorskip("resource", reason="needs resource (unix)")
+    base = _baseline()
+    a = SharedArray(3_000_000)  # 24 MB: mmap'd
+    assert a.sum() == 0.0 and a.count_nonzero() == 0
+    v = a[::-1000]
+    del a
+    v.fill(2.0)
+    assert v.sum() == 2.0 * len(v)
+    del v
+    assert _baseline() == base
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for _ in range(50):
+        b = SharedArray(2_000_000)
+        b.fill(1.0)  # touch every page
+        del b
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert after - before < 100_000  # kB, vs 800 MB touched in total
