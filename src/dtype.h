@@ -17,7 +17,7 @@ typedef enum mg_kind {
 } mg_kind;
 
 typedef struct mg_dtype {
-    char code;          /* canonical struct-module code: ? b h i q B H I Q f d */
+    char code;          /* struct-module code: ? b h i q B H I Q f d */
     const char *name;   /* canonical short name: b1 i1 ... f8 */
     const char *longname; /* bool int8 ... float64 */
     size_t itemsize;

@@ -1231,8 +1231,8 @@ var_std_fn(PyObject *mod, PyObject *args, PyObject *kw, int want_std)
     static char *kwlist[] = {"a", "ddof", NULL};
     PyObject *arg;
     Py_ssize_t ddof = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, want_std ? "O|n:std" : "O|n:var",
-                                     kwlist, &arg, &ddof)) {
+    const char *fmt = want_std ? "O|n:std" : "O|n:var";
+    if (!PyArg_ParseTupleAndKeywords(args, kw, fmt, kwlist, &arg, &ddof)) {
         return NULL;
     }
     MgSharedArrayObject *a = array_arg(mod, arg, want_std ? "std" : "var");

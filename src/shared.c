@@ -2,7 +2,8 @@
  *
  * Owns: the SharedArray heap type (construction, indexing, slicing into
  * views, item conversion, comparison, the buffer protocol, the Arrow C data
- * interface) and the handle interface the codec uses (shared.h).
+ * interface's entry points, whose work is in arrow.c) and the handle
+ * interface the codec uses (shared.h).
  *
  * Lifetime model:
  *
@@ -22,6 +23,7 @@
 #include "shared.h"
 #include "sharedarray.h"
 #include "kernels.h"
+#include "arrow.h"
 
 #include <float.h>
 #include <math.h>
@@ -29,19 +31,6 @@
 #include <string.h>
 
 /* ---- C core (no Python API) ---- */
-
-/* Byte offset of item i; the caller keeps i in range. */
-static inline char *
-item_ptr(const MgSharedArrayObject *a, Py_ssize_t i)
-{
-    return a->base + i * a->stride;
-}
-
-static inline int
-is_contiguous(const MgSharedArrayObject *a)
-{
-    return a->length <= 1 || a->stride == (Py_ssize_t)a->dtype->itemsize;
-}
 
 /* 0 if length items of size itemsize, stride bytes apart, starting offset
  * bytes into a block of nbytes stay inside it; -1 otherwise. */
@@ -389,7 +378,7 @@ fill_from_fast(MgSharedArrayObject *a, PyObject *fast)
 {
     PyObject **items = PySequence_Fast_ITEMS(fast);
     for (Py_ssize_t i = 0; i < a->length; i++) {
-        if (mg_shared_pack(a->dtype, items[i], item_ptr(a, i)) < 0) {
+        if (mg_shared_pack(a->dtype, items[i], mg_shared_item(a, i)) < 0) {
             return -1;
         }
     }
@@ -511,7 +500,7 @@ SharedArray_item(PyObject *self, Py_ssize_t i)
     if (normalize_index(a, &i) < 0) {
         return NULL;
     }
-    return mg_shared_unpack(a->dtype, item_ptr(a, i));
+    return mg_shared_unpack(a->dtype, mg_shared_item(a, i));
 }
 
 static Py_ssize_t
@@ -533,7 +522,7 @@ slice_view(MgSharedArrayObject *a, PyObject *slice)
     if (st == NULL) {
         return NULL;
     }
-    char *base = n > 0 ? item_ptr(a, start) : a->base;
+    char *base = n > 0 ? mg_shared_item(a, start) : a->base;
     return array_wrap(st, a->block, base, n, a->stride * (n > 1 ? step : 1),
                       a->dtype);
 }
@@ -660,7 +649,7 @@ SharedArray_ass_subscript(PyObject *self, PyObject *key, PyObject *value)
     if ((i == -1 && PyErr_Occurred()) || normalize_index(a, &i) < 0) {
         return -1;
     }
-    return mg_shared_pack(a->dtype, value, item_ptr(a, i));
+    return mg_shared_pack(a->dtype, value, mg_shared_item(a, i));
 }
 
 static int
@@ -682,7 +671,7 @@ equal_same_dtype(MgSharedArrayObject *a, MgSharedArrayObject *b)
 {
     size_t isz = a->dtype->itemsize;
     for (Py_ssize_t i = 0; i < a->length; i++) {
-        const char *p = item_ptr(a, i), *q = item_ptr(b, i);
+        const char *p = mg_shared_item(a, i), *q = mg_shared_item(b, i);
         if (a->dtype->kind == MG_KIND_FLOAT) {
             double x = isz == 4 ? *(const float *)p : *(const double *)p;
             double y = isz == 4 ? *(const float *)q : *(const double *)q;
@@ -709,7 +698,7 @@ equal_sequence(MgSharedArrayObject *a, PyObject *other)
         return 0;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *x = mg_shared_unpack(a->dtype, item_ptr(a, i));
+        PyObject *x = mg_shared_unpack(a->dtype, mg_shared_item(a, i));
         PyObject *y = x ? PySequence_GetItem(other, i) : NULL;
         int eq = y ? PyObject_RichCompareBool(x, y, Py_EQ) : -1;
         Py_XDECREF(x);
@@ -764,7 +753,7 @@ SharedArray_tolist(PyObject *self, PyObject *unused)
         return NULL;
     }
     for (Py_ssize_t i = 0; i < a->length; i++) {
-        PyObject *x = mg_shared_unpack(a->dtype, item_ptr(a, i));
+        PyObject *x = mg_shared_unpack(a->dtype, mg_shared_item(a, i));
         if (x == NULL) {
             Py_DECREF(list);
             return NULL;
@@ -822,7 +811,7 @@ SharedArray_split(PyObject *self, PyObject *arg)
     Py_ssize_t q = a->length / k, r = a->length % k, start = 0;
     for (Py_ssize_t j = 0; j < k; j++) {
         Py_ssize_t n = q + (j < r ? 1 : 0);
-        char *base = n > 0 ? item_ptr(a, start) : a->base;
+        char *base = n > 0 ? mg_shared_item(a, start) : a->base;
         PyObject *v = array_wrap(st, a->block, base, n, a->stride, a->dtype);
         if (v == NULL) {
             Py_DECREF(list);
@@ -856,204 +845,6 @@ SharedArray_reduce_ex(PyObject *self, PyObject *protocol)
     return NULL;
 }
 
-/* -- Arrow C data interface (https://arrow.apache.org/docs/format/
- * CDataInterface.html); the structs are the ABI the spec defines. -- */
-
-struct ArrowSchema {
-    const char *format;
-    const char *name;
-    const char *metadata;
-    int64_t flags;
-    int64_t n_children;
-    struct ArrowSchema **children;
-    struct ArrowSchema *dictionary;
-    void (*release)(struct ArrowSchema *);
-    void *private_data;
-};
-
-struct ArrowArray {
-    int64_t length;
-    int64_t null_count;
-    int64_t offset;
-    int64_t n_buffers;
-    int64_t n_children;
-    const void **buffers;
-    struct ArrowArray **children;
-    struct ArrowArray *dictionary;
-    void (*release)(struct ArrowArray *);
-    void *private_data;
-};
-
-/* Private data of an exported ArrowArray: raw C only, freed by release. */
-typedef struct arrow_private {
-    mg_block *block;      /* one reference, dropped by release */
-    const void *buffers[2];
-} arrow_private;
-
-static void
-arrow_schema_release(struct ArrowSchema *s)
-{
-    s->release = NULL; /* format and name are static strings */
-}
-
-/* May run on any thread, with or without an interpreter: raw C only. */
-static void
-arrow_array_release(struct ArrowArray *arr)
-{
-    arrow_private *priv = arr->private_data;
-    if (priv != NULL) {
-        mg_block_decref(priv->block);
-        free(priv);
-    }
-    arr->private_data = NULL;
-    arr->release = NULL;
-}
-
-static void
-schema_capsule_destructor(PyObject *cap)
-{
-    struct ArrowSchema *s = PyCapsule_GetPointer(cap, "arrow_schema");
-    if (s == NULL) {
-        PyErr_Clear();
-        return;
-    }
-    if (s->release != NULL) {
-        s->release(s);
-    }
-    free(s);
-}
-
-static void
-array_capsule_destructor(PyObject *cap)
-{
-    struct ArrowArray *arr = PyCapsule_GetPointer(cap, "arrow_array");
-    if (arr == NULL) {
-        PyErr_Clear();
-        return;
-    }
-    if (arr->release != NULL) {
-        arr->release(arr);
-    }
-    free(arr);
-}
-
-static PyObject *
-schema_capsule(MgSharedArrayObject *a)
-{
-    struct ArrowSchema *s = calloc(1, sizeof(*s));
-    if (s == NULL) {
-        return PyErr_NoMemory();
-    }
-    s->format = a->dtype->arrow;
-    s->name = "";
-    s->release = arrow_schema_release;
-    PyObject *cap = PyCapsule_New(s, "arrow_schema",
-                                  schema_capsule_destructor);
-    if (cap == NULL) {
-        free(s);
-    }
-    return cap;
-}
-
-static PyObject *
-SharedArray_arrow_c_schema(PyObject *self, PyObject *unused)
-{
-    (void)unused;
-    return schema_capsule((MgSharedArrayObject *)self);
-}
-
-/* The block and data pointer to export: the array's own memory when it is
- * contiguous, else a contiguous copy (booleans: a bit-packed copy). Returns
- * a new block reference. */
-static mg_block *
-arrow_data(MgSharedArrayObject *a, const void **data)
-{
-    if (a->dtype->kind != MG_KIND_BOOL && is_contiguous(a)) {
-        mg_block_incref(a->block);
-        *data = a->base;
-        return a->block;
-    }
-    size_t isz = a->dtype->itemsize;
-    size_t nbytes = a->dtype->kind == MG_KIND_BOOL
-                        ? ((size_t)a->length + 7) / 8
-                        : (size_t)a->length * isz;
-    mg_block *b = mg_block_new(nbytes);
-    if (b == NULL) {
-        return NULL;
-    }
-    if (a->dtype->kind == MG_KIND_BOOL) {
-        unsigned char *bits = b->data;
-        for (Py_ssize_t i = 0; i < a->length; i++) {
-            if (*(const uint8_t *)item_ptr(a, i)) {
-                bits[i / 8] |= (unsigned char)(1u << (i % 8));
-            }
-        }
-    }
-    else {
-        mg_view dst = {b->data, a->length, (Py_ssize_t)isz, a->dtype};
-        mg_view src = mg_view_of(a);
-        (void)mg_kern_copy(&dst, &src);
-    }
-    *data = b->data;
-    return b;
-}
-
-static PyObject *
-array_capsule(MgSharedArrayObject *a)
-{
-    struct ArrowArray *arr = calloc(1, sizeof(*arr));
-    arrow_private *priv = calloc(1, sizeof(*priv));
-    const void *data = NULL;
-    mg_block *block = NULL;
-    if (arr == NULL || priv == NULL
-        || (block = arrow_data(a, &data)) == NULL) {
-        free(arr);
-        free(priv);
-        return PyErr_NoMemory();
-    }
-    priv->block = block;
-    priv->buffers[0] = NULL; /* no validity bitmap: no nulls */
-    priv->buffers[1] = data;
-    arr->length = a->length;
-    arr->n_buffers = 2;
-    arr->buffers = priv->buffers;
-    arr->private_data = priv;
-    arr->release = arrow_array_release;
-    PyObject *cap = PyCapsule_New(arr, "arrow_array",
-                                  array_capsule_destructor);
-    if (cap == NULL) {
-        arrow_array_release(arr);
-        free(arr);
-    }
-    return cap;
-}
-
-static PyObject *
-SharedArray_arrow_c_array(PyObject *self, PyObject *args, PyObject *kw)
-{
-    static char *kwlist[] = {"requested_schema", NULL};
-    PyObject *requested = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:__arrow_c_array__",
-                                     kwlist, &requested)) {
-        return NULL;
-    }
-    /* requested_schema is a best-effort hint in the PyCapsule interface;
-     * we always export our own type. */
-    PyObject *schema = schema_capsule((MgSharedArrayObject *)self);
-    if (schema == NULL) {
-        return NULL;
-    }
-    PyObject *array = array_capsule((MgSharedArrayObject *)self);
-    if (array == NULL) {
-        Py_DECREF(schema);
-        return NULL;
-    }
-    PyObject *res = PyTuple_Pack(2, schema, array);
-    Py_DECREF(schema);
-    Py_DECREF(array);
-    return res;
-}
-
 /* -- buffer protocol -- */
 
 static int
@@ -1070,7 +861,7 @@ SharedArray_getbuffer(PyObject *self, Py_buffer *view, int flags)
                       || (flags & PyBUF_C_CONTIGUOUS) == PyBUF_C_CONTIGUOUS
                       || (flags & PyBUF_F_CONTIGUOUS) == PyBUF_F_CONTIGUOUS
                       || (flags & PyBUF_STRIDES) != PyBUF_STRIDES;
-    if (want_contig && !is_contiguous(a)) {
+    if (want_contig && !mg_shared_is_contiguous(a)) {
         PyErr_SetString(PyExc_BufferError,
                         "this SharedArray view is strided and the consumer "
                         "asked for contiguous memory; use a.copy()");
@@ -1146,7 +937,7 @@ repr_items(MgSharedArrayObject *a)
             r = PyUnicode_FromString("...");
         }
         else {
-            PyObject *x = mg_shared_unpack(a->dtype, item_ptr(a, i));
+            PyObject *x = mg_shared_unpack(a->dtype, mg_shared_item(a, i));
             r = x ? PyObject_Repr(x) : NULL;
             Py_XDECREF(x);
         }
@@ -1270,11 +1061,11 @@ static PyMethodDef SharedArray_methods[] = {
                "Make the memory read-only for every array and view on it, "
                "in every interpreter. Irreversible.")},
     {"__reduce_ex__", SharedArray_reduce_ex, METH_O, NULL},
-    {"__arrow_c_schema__", SharedArray_arrow_c_schema, METH_NOARGS,
+    {"__arrow_c_schema__", mg_arrow_meth_schema, METH_NOARGS,
      PyDoc_STR("__arrow_c_schema__($self, /)\n--\n\n"
                "Arrow PyCapsule interface: the array's type.")},
     {"__arrow_c_array__",
-     (PyCFunction)(void (*)(void))SharedArray_arrow_c_array,
+     (PyCFunction)(void (*)(void))mg_arrow_meth_array,
      METH_VARARGS | METH_KEYWORDS,
      PyDoc_STR("__arrow_c_array__($self, /, requested_schema=None)\n--\n\n"
                "Arrow PyCapsule interface. Contiguous numeric arrays are "
@@ -1420,8 +1211,8 @@ mg_shared_from_desc(mg_state *st, const mg_shared_desc *desc)
     if (desc->readonly) {
         atomic_store(&desc->block->frozen, 1);
     }
-    return array_wrap(st, desc->block, (char *)desc->block->data + desc->offset,
-                      desc->length, desc->stride, dt);
+    char *base = (char *)desc->block->data + desc->offset;
+    return array_wrap(st, desc->block, base, desc->length, desc->stride, dt);
 }
 
 /* ---- registration ---- */

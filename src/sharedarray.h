@@ -39,6 +39,19 @@ mg_view_of(const MgSharedArrayObject *a)
     return v;
 }
 
+/* Address of item i; the caller keeps i in range. */
+static inline char *
+mg_shared_item(const MgSharedArrayObject *a, Py_ssize_t i)
+{
+    return a->base + i * a->stride;
+}
+
+static inline int
+mg_shared_is_contiguous(const MgSharedArrayObject *a)
+{
+    return a->length <= 1 || a->stride == (Py_ssize_t)a->dtype->itemsize;
+}
+
 static inline int
 mg_shared_is_frozen(const MgSharedArrayObject *a)
 {
