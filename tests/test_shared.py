@@ -575,3 +575,32 @@ def test_large_blocks_are_zeroed_and_returned():
         del b
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     assert after - before < 100_000  # kB, vs 320 MB touched in total
+
+
+# ---- views behave like list slices (property test) ----
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+SLICES = st.slices(40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 40), SLICES, SLICES, st.integers(-50, 50))
+def test_views_of_views_match_list_slicing(n, s1, s2, i):
+    ref = list(range(n))
+    a = SharedArray.from_iterable(ref, "i4")
+    v, r = a[s1][s2], ref[s1][s2]
+    assert v.tolist() == r and len(v) == len(r)
+    assert memoryview(v).tolist() == r
+    assert bytes(v) == struct.pack(f"={len(r)}i", *r)
+    if -len(r) <= i < len(r):
+        assert v[i] == r[i]
+        v[i] = -1  # writes land in the parent at the same place as in ref
+        idx = list(range(n))[s1][s2][i]
+        assert a[idx] == -1
+    else:
+        with pytest.raises(IndexError):
+            v[i]
+    desc = _core._shared_describe(v)
+    assert _core._shared_from_desc(a, *desc).tolist() == v.tolist()
