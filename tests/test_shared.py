@@ -9,6 +9,8 @@ import struct
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import multigil
 import multigil as mg
@@ -578,9 +580,6 @@ def test_large_blocks_are_zeroed_and_returned():
 
 
 # ---- views behave like list slices (property test) ----
-
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 SLICES = st.slices(40)
 
