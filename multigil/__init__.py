@@ -33,7 +33,10 @@ def __getattr__(name):
     import importlib
     module = importlib.import_module(modname)
     # A submodule (multigil.kernels) is its own value.
-    value = module if modname == f"{__name__}.{name}" else getattr(module, name)
+    if modname == f"{__name__}.{name}":
+        value = module
+    else:
+        value = getattr(module, name)
     globals()[name] = value
     return value
 

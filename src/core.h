@@ -58,7 +58,7 @@ typedef struct mg_state {
     PyObject *pickle_loads;
     PyObject *pickle_error; /* pickle.PicklingError */
 
-    /* shared.c, kernels.c */
+    /* shared.c */
     PyTypeObject *SharedArrayType;
     PyTypeObject *StatsType; /* struct sequence returned by stats() */
 } mg_state;
