@@ -19,6 +19,8 @@ _LAZY = {
     "MultigilError": "multigil._core",
     "NotShareableError": "multigil._core",
     "RemoteTraceback": "multigil._core",
+    "SharedArray": "multigil._core",
+    "kernels": "multigil.kernels",
 }
 
 __all__ = sorted(_LAZY)
@@ -29,7 +31,12 @@ def __getattr__(name):
     if modname is None:
         raise AttributeError(f"module 'multigil' has no attribute {name!r}")
     import importlib
-    value = getattr(importlib.import_module(modname), name)
+    module = importlib.import_module(modname)
+    # A submodule (multigil.kernels) is its own value.
+    if modname == f"{__name__}.{name}":
+        value = module
+    else:
+        value = getattr(module, name)
     globals()[name] = value
     return value
 

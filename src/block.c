@@ -8,6 +8,31 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h> /* mmap, munmap */
+#include <unistd.h>   /* sysconf */
+
+/* Blocks this large come straight from mmap: the kernel hands out zeroed
+ * pages lazily, so a big zero-filled array costs nothing until touched,
+ * and freeing it returns the memory to the system at once. */
+#define MG_BLOCK_MMAP_MIN ((size_t)1 << 20)
+
+static void *
+block_map(size_t nbytes, size_t *mapped)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    size_t ps = page > 0 ? (size_t)page : 4096;
+    size_t len = (nbytes + ps - 1) / ps * ps;
+    if (len < nbytes) {
+        return NULL;
+    }
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        return NULL;
+    }
+    *mapped = len;
+    return p;
+}
 
 static atomic_size_t live_blocks;
 
@@ -29,11 +54,21 @@ mg_block_new(size_t nbytes)
     if (alloc == 0) {
         alloc = 64;
     }
-    if (posix_memalign(&data, 64, alloc) != 0) {
+    b->mapped = 0;
+    if (alloc >= MG_BLOCK_MMAP_MIN) {
+        data = block_map(alloc, &b->mapped); /* page-aligned and zeroed */
+        if (data == NULL) {
+            free(b);
+            return NULL;
+        }
+    }
+    else if (posix_memalign(&data, 64, alloc) == 0) {
+        memset(data, 0, alloc);
+    }
+    else {
         free(b);
         return NULL;
     }
-    memset(data, 0, alloc);
     atomic_init(&b->refcnt, 1);
     atomic_init(&b->frozen, 0);
     b->nbytes = nbytes;
@@ -52,7 +87,12 @@ void
 mg_block_decref(mg_block *b)
 {
     if (atomic_fetch_sub_explicit(&b->refcnt, 1, memory_order_acq_rel) == 1) {
-        free(b->data);
+        if (b->mapped) {
+            munmap(b->data, b->mapped);
+        }
+        else {
+            free(b->data);
+        }
         free(b);
         atomic_fetch_sub(&live_blocks, 1);
     }

@@ -15,6 +15,7 @@ typedef struct mg_block {
     size_t nbytes;  /* usable size of data */
     void *data;     /* owned; aligned to 64 bytes */
     atomic_int frozen; /* 1 once made read-only; never goes back to 0 */
+    size_t mapped;     /* bytes mmap'd for data (large blocks), else 0 */
 } mg_block;
 
 /* A new zero-filled block with one reference, or NULL when out of memory. */

@@ -60,6 +60,7 @@ typedef struct mg_state {
 
     /* shared.c */
     PyTypeObject *SharedArrayType;
+    PyTypeObject *StatsType; /* struct sequence returned by stats() */
 } mg_state;
 
 extern PyModuleDef mg_module_def;

@@ -96,6 +96,7 @@ core_traverse(PyObject *mod, visitproc visit, void *arg)
     Py_VISIT(st->str_set_result);
     Py_VISIT(st->str_set_exception);
     Py_VISIT(st->SharedArrayType);
+    Py_VISIT(st->StatsType);
     return mg_codec_state_traverse(st, visit, arg);
 }
 
@@ -111,6 +112,7 @@ core_clear(PyObject *mod)
     Py_CLEAR(st->str_set_result);
     Py_CLEAR(st->str_set_exception);
     Py_CLEAR(st->SharedArrayType);
+    Py_CLEAR(st->StatsType);
     mg_codec_state_clear(st);
     return 0;
 }

@@ -1,0 +1,23 @@
+"""Shared by the examples: a deterministic column of n pseudo-random values
+in a SharedArray, filled in chunks so memory stays small."""
+import random
+
+import multigil as mg
+
+CHUNK = 100_000
+
+
+def random_column(n, seed=42):
+    rng = random.Random(seed)
+    col = mg.SharedArray(n, dtype="f8")
+    for start in range(0, n, CHUNK):
+        stop = min(n, start + CHUNK)
+        col[start:stop] = [rng.random() * 200.0 - 50.0
+                           for _ in range(stop - start)]
+    return col
+
+
+def handles_available():
+    """The pool can pass SharedArrays to workers once the codec carries
+    handles (it adds multigil._core.dumps)."""
+    return hasattr(mg._core, "dumps")

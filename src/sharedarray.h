@@ -1,0 +1,78 @@
+/* sharedarray.h - the SharedArray object layout, shared by shared.c (the
+ * type) and kernels.c (the C kernels that run over its memory).
+ *
+ * An MgSharedArrayObject belongs to one interpreter. It never crosses: the
+ * codec sends its mg_block plus an mg_shared_desc (shared.h) and the other
+ * side builds its own object with mg_shared_from_desc.
+ */
+#ifndef MG_SHAREDARRAY_H
+#define MG_SHAREDARRAY_H
+
+#include "core.h"
+#include "block.h"
+#include "dtype.h"
+
+typedef struct MgSharedArrayObject {
+    PyObject_HEAD
+    mg_block *block;       /* shared and refcounted: one reference */
+    char *base;            /* borrowed from block->data: address of item 0 */
+    Py_ssize_t length;     /* number of items */
+    Py_ssize_t stride;     /* bytes between items; may be negative */
+    const mg_dtype *dtype; /* static table entry (dtype.c) */
+    Py_ssize_t shape[1];   /* for the buffer protocol: {length} */
+    Py_ssize_t strides[1]; /* for the buffer protocol: {stride} */
+    PyObject *weakreflist;
+} MgSharedArrayObject;
+
+/* A plain-C description of the memory a kernel works on. */
+typedef struct mg_view {
+    char *base;
+    Py_ssize_t n;
+    Py_ssize_t stride;
+    const mg_dtype *dtype;
+} mg_view;
+
+static inline mg_view
+mg_view_of(const MgSharedArrayObject *a)
+{
+    mg_view v = {a->base, a->length, a->stride, a->dtype};
+    return v;
+}
+
+/* Address of item i; the caller keeps i in range. */
+static inline char *
+mg_shared_item(const MgSharedArrayObject *a, Py_ssize_t i)
+{
+    return a->base + i * a->stride;
+}
+
+static inline int
+mg_shared_is_contiguous(const MgSharedArrayObject *a)
+{
+    return a->length <= 1 || a->stride == (Py_ssize_t)a->dtype->itemsize;
+}
+
+static inline int
+mg_shared_is_frozen(const MgSharedArrayObject *a)
+{
+    return atomic_load(&a->block->frozen) != 0;
+}
+
+/* The SharedArray in obj, or NULL with TypeError naming what (e.g.
+ * "sum() argument"). */
+MgSharedArrayObject *mg_shared_arg(mg_state *st, PyObject *obj,
+                                   const char *what);
+/* 0 if a may be written, else -1 with TypeError "SharedArray is read-only". */
+int mg_shared_check_writable(MgSharedArrayObject *a);
+/* Convert obj to one item of dtype at out (itemsize bytes). -1 with
+ * TypeError (wrong type) or OverflowError (does not fit). */
+int mg_shared_pack(const mg_dtype *dt, PyObject *obj, void *out);
+/* The Python value of the item at p. */
+PyObject *mg_shared_unpack(const mg_dtype *dt, const void *p);
+/* A new, zero-filled, contiguous array of the current interpreter. */
+PyObject *mg_shared_new(mg_state *st, const mg_dtype *dt, Py_ssize_t length);
+
+/* Registers the test hooks of sharedtest.c; -1 with an exception. */
+int mg_sharedtest_module_add(PyObject *mod, mg_state *st);
+
+#endif
