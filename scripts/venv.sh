@@ -13,11 +13,11 @@ pip() { "$venv/bin/python" -m pip -q --disable-pip-version-check "$@"; }
 pip install 'pytest>=7' 'hypothesis>=6' >/dev/null
 # Optional: zero-copy hand-off tests and benchmark references. A Python
 # without wheels for one of them simply skips those tests (and says so).
-for pkg in numpy pyarrow; do
+for pkg in numpy pyarrow polars; do
     pip install --only-binary=:all: "$pkg" >/dev/null 2>&1 || echo "note: $pkg not available for $py"
 done
 if [ "$extra" = bench ]; then
-    for pkg in pandas polars joblib; do
+    for pkg in pandas joblib backports.interpreters; do
         pip install --only-binary=:all: "$pkg" >/dev/null 2>&1 || echo "note: $pkg not available for $py"
     done
 fi
