@@ -19,6 +19,8 @@ _LAZY = {
     "MultigilError": "multigil._core",
     "NotShareableError": "multigil._core",
     "RemoteTraceback": "multigil._core",
+    "dumps": "multigil._core",
+    "loads": "multigil._core",
 }
 
 __all__ = sorted(_LAZY)
