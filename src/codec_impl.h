@@ -43,7 +43,7 @@ enum mg_tag {
     TAG_SET = 'S',
     TAG_FROZENSET = 'Z',
     TAG_SHARED = 'H',    /* SharedArray handle, see codec.c */
-    TAG_PICKLE = 'P',    /* varint n, a pickle of n bytes */
+    TAG_PICKLE = 'P',    /* varint n, a pickle of n bytes, 8-byte MAC */
     TAG_MODULE = 'M',    /* a module, imported by name: str value */
     TAG_FNREF = 'R',     /* u32 n, body: function imported by name */
     TAG_FNCODE = 'X',    /* u32 n, body: function sent as code */
@@ -94,6 +94,10 @@ int mg_enc_str(mg_enc *e, PyObject *obj);
 void mg_enc_note_bad(mg_enc *e, PyTypeObject *tp);
 /* Raises NotShareableError for obj, chaining the current exception. */
 int mg_enc_not_shareable(mg_enc *e, PyObject *obj, const char *why);
+
+/* SipHash-2-4 of p[0:n] under this process's random key: the MAC that
+ * guards pickles and marshalled code in a message. */
+uint64_t mg_codec_mac(const unsigned char *p, size_t n);
 
 /* ---- readers (codec.c); NULL / -1 with ValueError on bad input ---- */
 int mg_dec_need(mg_dec *d, size_t n, const char *what);
