@@ -260,13 +260,21 @@ done:
 static int
 enc_int(mg_enc *e, PyObject *obj)
 {
-    int overflow = 0;
-    long long v = PyLong_AsLongLongAndOverflow(obj, &overflow);
-    if (v == -1 && PyErr_Occurred()) {
-        return -1;
+    long long v;
+    /* Compact ints (one digit) are read without a call (public unstable
+     * API, 3.12+). */
+    if (PyUnstable_Long_IsCompact((PyLongObject *)obj)) {
+        v = (long long)PyUnstable_Long_CompactValue((PyLongObject *)obj);
     }
-    if (overflow) {
-        return enc_bigint(e, obj);
+    else {
+        int overflow = 0;
+        v = PyLong_AsLongLongAndOverflow(obj, &overflow);
+        if (v == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+        if (overflow) {
+            return enc_bigint(e, obj);
+        }
     }
     unsigned char *p;
     if (v >= INT8_MIN && v <= INT8_MAX) {
@@ -987,8 +995,6 @@ dec_raw(mg_dec *d, int tag)
     const char *p = (const char *)d->p;
     d->p += n;
     switch (tag) {
-    case TAG_STR1:
-        return PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, p, n);
     case TAG_BYTES:
         return PyBytes_FromStringAndSize(p, n);
     default:
@@ -996,39 +1002,82 @@ dec_raw(mg_dec *d, int tag)
     }
 }
 
-/* A dict key: short 1-byte strings are shared through a small cache, so
- * a list of records with the same keys allocates each key once. */
+/* A 1-byte-kind str. With cached, short ones are shared through a small
+ * cache, so a list of records with the same keys and repeated values
+ * allocates each string once (pickle gets the same from its memo). Used
+ * for dict keys and values only: a list of distinct strings would pay
+ * for the misses. */
 static PyObject *
-dec_key(mg_dec *d)
+dec_str1(mg_dec *d, int cached)
+{
+    Py_ssize_t n;
+    if (mg_dec_count(d, &n, 1, "a str") < 0) {
+        return NULL;
+    }
+    const unsigned char *s = d->p;
+    d->p += n;
+    if (n > 32 || !cached) {
+        return PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, s, n);
+    }
+    uint32_t h = 2166136261u;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        h = (h ^ s[i]) * 16777619u;
+    }
+    PyObject **slot = &d->keys[(h ^ (h >> 7)) & 63];
+    PyObject *k = *slot;
+    if (k != NULL && PyUnicode_GET_LENGTH(k) == n
+        && memcmp(PyUnicode_DATA(k), s, (size_t)n) == 0) {
+        return Py_NewRef(k);
+    }
+    k = PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, s, n);
+    if (k != NULL && PyUnicode_KIND(k) == PyUnicode_1BYTE_KIND) {
+        Py_XSETREF(*slot, Py_NewRef(k));
+    }
+    return k;
+}
+
+/* The common scalars inside a container, without the general dispatch;
+ * NULL without an exception when the next value is something else. */
+static inline PyObject *
+dec_scalar_fast(mg_dec *d)
 {
     const unsigned char *p = d->p;
-    if (d->end - p >= 2 && p[0] == TAG_STR1 && p[1] <= 32
-        && (size_t)(d->end - p - 2) >= p[1]) {
-        size_t n = p[1];
-        const unsigned char *s = p + 2;
-        uint32_t h = 2166136261u;
-        for (size_t i = 0; i < n; i++) {
-            h = (h ^ s[i]) * 16777619u;
-        }
-        PyObject **slot = &d->keys[(h ^ (h >> 7)) & 63];
-        PyObject *k = *slot;
-        if (k != NULL && (size_t)PyUnicode_GET_LENGTH(k) == n
-            && memcmp(PyUnicode_DATA(k), s, n) == 0) {
-            d->p = s + n;
-            return Py_NewRef(k);
-        }
-        k = PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, s,
-                                      (Py_ssize_t)n);
-        if (k == NULL) {
-            return NULL;
-        }
-        if (PyUnicode_KIND(k) == PyUnicode_1BYTE_KIND) {
-            Py_XSETREF(*slot, Py_NewRef(k));
-        }
-        d->p = s + n;
-        return k;
+    ptrdiff_t left = d->end - p;
+    if (left >= 2 && p[0] == TAG_INT8) {
+        d->p += 2;
+        return PyLong_FromLong((int8_t)p[1]);
     }
-    return mg_dec_value(d);
+    if (left >= 9 && p[0] == TAG_FLOAT) {
+        double x;
+        memcpy(&x, p + 1, 8);
+        d->p += 9;
+        return PyFloat_FromDouble(x);
+    }
+    if (left >= 5 && p[0] == TAG_INT32) {
+        int32_t x;
+        memcpy(&x, p + 1, 4);
+        d->p += 5;
+        return PyLong_FromLong(x);
+    }
+    return NULL;
+}
+
+static inline PyObject *
+dec_item(mg_dec *d)
+{
+    PyObject *v = dec_scalar_fast(d);
+    return v != NULL || PyErr_Occurred() ? v : mg_dec_value(d);
+}
+
+/* A dict key or value: like dec_item, with short strings cached. */
+static PyObject *
+dec_dict_item(mg_dec *d)
+{
+    if (d->p < d->end && *d->p == TAG_STR1) {
+        d->p++;
+        return dec_str1(d, 1);
+    }
+    return dec_item(d);
 }
 
 static PyObject *
@@ -1043,7 +1092,7 @@ dec_seq(mg_dec *d, int tag)
         return NULL;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *item = mg_dec_value(d);
+        PyObject *item = dec_item(d);
         if (item == NULL) {
             Py_DECREF(seq);
             return NULL;
@@ -1082,11 +1131,11 @@ dec_dict(mg_dec *d)
         return NULL;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
-        k = dec_key(d);
+        k = dec_dict_item(d);
         if (k == NULL) {
             goto error;
         }
-        v = mg_dec_value(d);
+        v = dec_dict_item(d);
         if (v == NULL) {
             goto error;
         }
@@ -1265,6 +1314,8 @@ mg_dec_value(mg_dec *d)
         v = dec_bigint(d);
         break;
     case TAG_STR1:
+        v = dec_str1(d, 0);
+        break;
     case TAG_BYTES:
     case TAG_BYTEARRAY:
         v = dec_raw(d, tag);
@@ -1357,7 +1408,13 @@ mg_codec_decode(mg_state *st, const mg_buf *in)
         goto done;
     }
     d.p += MG_CODEC_HEADER_SIZE;
+    /* Decoding builds acyclic containers only: a collection while building
+     * a large value would walk them for nothing. */
+    int gc_was_on = in->len > 65536 ? PyGC_Disable() : 0;
     v = mg_dec_value(&d);
+    if (gc_was_on) {
+        PyGC_Enable();
+    }
     if (v != NULL && d.p != d.end) {
         Py_CLEAR(v);
         mg_dec_corrupt(&d, "%zu bytes left over after the value",

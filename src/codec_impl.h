@@ -79,7 +79,7 @@ typedef struct mg_dec {
     PyObject *ns_table;         /* owned list: their globals dicts */
     int fn_nesting;
     int saw_handle;             /* a shared block was referenced */
-    PyObject *keys[64];         /* owned: recent short dict keys */
+    PyObject *keys[64];         /* owned: recently decoded short strs */
 } mg_dec;
 
 /* ---- writers (codec.c); each returns 0, or -1 with MemoryError ---- */
