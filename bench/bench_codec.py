@@ -19,7 +19,8 @@ import pickle
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# Appended, so that PYTHONPATH can point at another build to compare.
+sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import multigil as mg  # noqa: E402
 from multigil import _core  # noqa: E402

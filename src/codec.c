@@ -641,24 +641,59 @@ defined_in_main(PyObject *obj)
     return r;
 }
 
+/* The pickle fallback pickles through multigil._picklers (persistent ids
+ * for SharedArrays) once SharedArrays exist, else with plain dumps/loads.
+ * Building with -DMG_CODEC_ALWAYS_HANDLES forces the first (tests). */
+static int
+use_handle_pickler(mg_state *st, const mg_buf *in)
+{
+#ifdef MG_CODEC_ALWAYS_HANDLES
+    (void)st;
+    (void)in;
+    return 1;
+#else
+    return in != NULL ? in->nblocks > 0 : st->SharedArrayType != NULL;
+#endif
+}
+
+static int
+load_picklers(mg_state *st)
+{
+    if (st->pickler_type != NULL) {
+        return 0;
+    }
+    PyObject *m = PyImport_ImportModule("multigil._picklers");
+    if (m == NULL) {
+        return -1;
+    }
+    st->pickler_type = PyObject_GetAttrString(m, "HandlePickler");
+    st->unpickler_type = PyObject_GetAttrString(m, "HandleUnpickler");
+    Py_DECREF(m);
+    if (st->pickler_type == NULL || st->unpickler_type == NULL) {
+        Py_CLEAR(st->pickler_type);
+        Py_CLEAR(st->unpickler_type);
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *
 pickle_with_handles(mg_enc *e, PyObject *obj)
 {
     mg_state *st = e->st;
     PyObject *bio = NULL, *pickler = NULL, *cap = NULL, *pid = NULL;
     PyObject *r = NULL, *data = NULL;
+    if (load_picklers(st) < 0) {
+        return NULL;
+    }
     bio = PyObject_CallNoArgs(st->bytesio_type);
-    if (bio == NULL) {
+    cap = bio ? PyCapsule_New(e, PID_CAPSULE, NULL) : NULL;
+    pid = cap ? PyCFunction_New(&persistent_id_def, cap) : NULL;
+    if (pid == NULL) {
         goto done;
     }
-    pickler = PyObject_CallFunction(st->pickler_type, "Oi", bio, 5);
-    cap = PyCapsule_New(e, PID_CAPSULE, NULL);
-    if (pickler == NULL || cap == NULL) {
-        goto done;
-    }
-    pid = PyCFunction_New(&persistent_id_def, cap);
-    if (pid == NULL
-        || PyObject_SetAttrString(pickler, "persistent_id", pid) < 0) {
+    pickler = PyObject_CallFunctionObjArgs(st->pickler_type, bio, pid, NULL);
+    if (pickler == NULL) {
         goto done;
     }
     r = PyObject_CallMethod(pickler, "dump", "O", obj);
@@ -684,7 +719,7 @@ enc_pickle(mg_enc *e, PyObject *obj)
             "its class is defined in __main__, which worker interpreters "
             "cannot import; move the class into a module on sys.path");
     }
-    PyObject *data = e->st->SharedArrayType != NULL
+    PyObject *data = use_handle_pickler(e->st, NULL)
                          ? pickle_with_handles(e, obj)
                          : PyObject_CallFunction(e->st->pickle_dumps, "Oi",
                                                  obj, 5);
@@ -1218,17 +1253,17 @@ unpickle_with_handles(mg_dec *d, PyObject *view)
 {
     mg_state *st = d->st;
     PyObject *bio = NULL, *up = NULL, *cap = NULL, *pl = NULL, *v = NULL;
+    if (load_picklers(st) < 0) {
+        return NULL;
+    }
     bio = PyObject_CallOneArg(st->bytesio_type, view);
-    if (bio == NULL) {
+    cap = bio ? PyCapsule_New(d, PID_CAPSULE, NULL) : NULL;
+    pl = cap ? PyCFunction_New(&persistent_load_def, cap) : NULL;
+    if (pl == NULL) {
         goto done;
     }
-    up = PyObject_CallOneArg(st->unpickler_type, bio);
-    cap = PyCapsule_New(d, PID_CAPSULE, NULL);
-    if (up == NULL || cap == NULL) {
-        goto done;
-    }
-    pl = PyCFunction_New(&persistent_load_def, cap);
-    if (pl == NULL || PyObject_SetAttrString(up, "persistent_load", pl) < 0) {
+    up = PyObject_CallFunctionObjArgs(st->unpickler_type, bio, pl, NULL);
+    if (up == NULL) {
         goto done;
     }
     v = PyObject_CallMethod(up, "load", NULL);
@@ -1262,7 +1297,7 @@ dec_pickle(mg_dec *d)
         return NULL;
     }
     d->p += n + 8;
-    PyObject *v = d->in->nblocks > 0
+    PyObject *v = use_handle_pickler(d->st, d->in)
                       ? unpickle_with_handles(d, view)
                       : PyObject_CallOneArg(d->st->pickle_loads, view);
     /* A memoryview over our buffer must not outlive this call. */
@@ -1568,11 +1603,9 @@ mg_codec_module_add(PyObject *mod, mg_state *st)
     st->pickle_dumps = import_attr("pickle", "dumps");
     st->pickle_loads = import_attr("pickle", "loads");
     st->pickle_error = import_attr("pickle", "PicklingError");
-    st->pickler_type = import_attr("pickle", "Pickler");
-    st->unpickler_type = import_attr("pickle", "Unpickler");
     st->bytesio_type = import_attr("io", "BytesIO");
     if (!st->pickle_dumps || !st->pickle_loads || !st->pickle_error
-        || !st->pickler_type || !st->unpickler_type || !st->bytesio_type) {
+        || !st->bytesio_type) {
         return -1;
     }
     if (mg_codefn_state_init(st) < 0) {

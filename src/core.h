@@ -57,8 +57,8 @@ typedef struct mg_state {
     PyObject *pickle_dumps;
     PyObject *pickle_loads;
     PyObject *pickle_error;   /* pickle.PicklingError */
-    PyObject *pickler_type;   /* pickle.Pickler (persistent ids) */
-    PyObject *unpickler_type; /* pickle.Unpickler */
+    PyObject *pickler_type;   /* multigil._picklers.HandlePickler, lazy */
+    PyObject *unpickler_type; /* multigil._picklers.HandleUnpickler, lazy */
     PyObject *bytesio_type;   /* io.BytesIO */
     PyObject *partial_type;   /* functools.partial */
     PyObject *codefn_helper;  /* multigil._codefn.global_names, lazy */
