@@ -152,10 +152,16 @@ enc_head(mg_enc *e, int tag, uint64_t count, size_t payload)
 }
 
 /* Claims n bytes at the end of the buffer. */
-static unsigned char *
+static inline unsigned char *
 enc_claim(mg_enc *e, size_t n)
 {
-    if (mg_buf_reserve(e->out, n) != MG_OK) {
+    mg_buf *out = e->out;
+    if (out->cap - out->len >= n) {
+        unsigned char *p = out->data + out->len;
+        out->len += n;
+        return p;
+    }
+    if (mg_buf_reserve(out, n) != MG_OK) {
         PyErr_NoMemory();
         return NULL;
     }
@@ -435,7 +441,12 @@ enc_list(mg_enc *e, PyObject *obj)
         return -1;
     }
     int rc = -1;
-    if (enc_head(e, TAG_LIST, (uint64_t)n, 0) == NULL) {
+    /* Room for a list of small scalars up front (a hint, not a limit). */
+    if (enc_head(e, TAG_LIST, (uint64_t)n, 0) == NULL
+        || mg_buf_reserve(e->out, (size_t)n * 2) != MG_OK) {
+        if (!PyErr_Occurred()) {
+            PyErr_NoMemory();
+        }
         goto done;
     }
     for (Py_ssize_t i = 0; i < n; i++) {

@@ -21,6 +21,8 @@
 #define MG_CODEC_MAX_DEPTH 1000
 /* Worker-side caches of rebuilt functions are cleared past this size. */
 #define MG_CODEC_CACHE_MAX 4096
+/* Function records larger than this are rebuilt every time. */
+#define MG_CODEC_CACHE_RECORD_MAX 65536
 
 enum mg_tag {
     TAG_NONE = 'N',

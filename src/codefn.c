@@ -978,7 +978,10 @@ dec_fncode(mg_dec *d)
     int saw = d->saw_handle;
     d->saw_handle = 0;
     fn = dec_fncode_body(d);
+    /* Big records (a closure over a large value) are not kept: the key
+     * alone would pin their bytes in every worker. */
     if (fn != NULL && !d->saw_handle && d->p == d->end
+        && d->end - start <= MG_CODEC_CACHE_RECORD_MAX
         && cache_put(d, key, fn) < 0) {
         Py_CLEAR(fn);
     }

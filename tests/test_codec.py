@@ -336,6 +336,26 @@ def test_function_globals_and_modules():
     assert g.__qualname__ == uses_module.__qualname__
 
 
+def test_rebuilt_functions_are_cached():
+    k = 1
+
+    def f(x):
+        return x + k
+    assert roundtrip(f) is roundtrip(f)
+    first = roundtrip(f)
+    k = 2      # a different closure value: a different record, rebuilt
+    assert roundtrip(f) is not first and roundtrip(f)(1) == 3
+
+
+def test_functions_sharing_globals_share_a_namespace():
+    def a():
+        return b()
+
+    def b():
+        return "b"
+    assert roundtrip([a, b])[0]() == "b"
+
+
 def test_partial_and_bound_method():
     p = roundtrip(functools.partial(H.add, 1, c=5))
     assert type(p) is functools.partial and p(2) == 8
@@ -393,6 +413,11 @@ def test_functions_through_a_worker(pool):
     assert list(pool.map(lambda x: x + 1, range(1000))) == \
         list(range(1, 1001))
     assert pool.submit(H.call, lambda: "inner", ).result(60) == "inner"
+
+
+def test_lambda_initializer():
+    with mg.Pool(1, initializer=lambda: None) as p:
+        assert p.submit(lambda: 5).result(timeout=60) == 5
 
 
 def test_not_shareable_at_submit(pool):
