@@ -98,11 +98,19 @@ resolve_qualname(PyObject *mod, PyObject *qualname)
 static int
 importable_name(PyObject *fn, PyObject **mod_out, PyObject **qual_out)
 {
-    PyObject *modname = NULL, *qualname = NULL, *mod = NULL, *found = NULL;
+    PyObject *modname = NULL, *qualname = NULL, *mod, *found = NULL;
     int r = 0;
-    modname = PyObject_GetAttrString(fn, "__module__");
-    qualname = modname ? PyObject_GetAttrString(fn, "__qualname__") : NULL;
-    if (qualname == NULL || !PyUnicode_CheckExact(modname)
+    if (PyFunction_Check(fn)) {
+        /* The hot path of every submit: no attribute lookups. */
+        modname = Py_XNewRef(PyFunction_GetModule(fn));
+        qualname = Py_XNewRef(((PyFunctionObject *)fn)->func_qualname);
+    }
+    else {
+        modname = PyObject_GetAttrString(fn, "__module__");
+        qualname = modname ? PyObject_GetAttrString(fn, "__qualname__")
+                           : NULL;
+    }
+    if (qualname == NULL || modname == NULL || !PyUnicode_CheckExact(modname)
         || !PyUnicode_CheckExact(qualname)) {
         goto done;
     }
@@ -110,11 +118,17 @@ importable_name(PyObject *fn, PyObject **mod_out, PyObject **qual_out)
         || PyUnicode_FindChar(qualname, '<', 0, PY_SSIZE_T_MAX, 1) != -1) {
         goto done;
     }
-    mod = PyImport_GetModule(modname);
+    /* Only modules already imported: sys.modules, borrowed. */
+    mod = PyDict_GetItemWithError(PyImport_GetModuleDict(), modname);
     if (mod == NULL) {
         goto done;
     }
-    found = resolve_qualname(mod, qualname);
+    if (PyUnicode_FindChar(qualname, '.', 0, PY_SSIZE_T_MAX, 1) == -1) {
+        found = PyObject_GetAttr(mod, qualname);
+    }
+    else {
+        found = resolve_qualname(mod, qualname);
+    }
     if (found == fn) {
         *mod_out = Py_NewRef(modname);
         *qual_out = Py_NewRef(qualname);
@@ -131,7 +145,6 @@ done:
     }
     Py_XDECREF(modname);
     Py_XDECREF(qualname);
-    Py_XDECREF(mod);
     Py_XDECREF(found);
     return r;
 }
