@@ -663,10 +663,13 @@ rec_open(mg_dec *d, const unsigned char **start,
     return 0;
 }
 
+/* Restores the outer end; after a successful decode (ok) the body must
+ * have been read exactly. After a failure the exception already set is
+ * the one to report. */
 static int
-rec_close(mg_dec *d, const unsigned char *saved_end)
+rec_close(mg_dec *d, const unsigned char *saved_end, int ok)
 {
-    if (d->p != d->end) {
+    if (ok && d->p != d->end) {
         mg_dec_corrupt(d, "a function record has %zu unread bytes",
                        (size_t)(d->end - d->p));
         d->end = saved_end;
@@ -749,7 +752,7 @@ dec_fnref(mg_dec *d)
         }
     }
     Py_XDECREF(key);
-    if (rec_close(d, saved) < 0) {
+    if (rec_close(d, saved, fn != NULL) < 0) {
         Py_CLEAR(fn);
     }
     return fn;
@@ -1003,7 +1006,7 @@ dec_fncode(mg_dec *d)
     Py_CLEAR(d->ns_table);
 done:
     Py_XDECREF(key);
-    if (rec_close(d, saved) < 0) {
+    if (rec_close(d, saved, fn != NULL) < 0) {
         Py_CLEAR(fn);
     }
     return fn;
