@@ -5,89 +5,21 @@
  * SharedArrays inside a pickle travelling as handles), SharedArray handles,
  * the cycle and depth limits, the untrusted-input decoder, and the module
  * functions dumps/loads. Functions, partials and bound methods are
- * codefn.c's. Never touches a PyObject of another interpreter: what crosses
- * is the bytes and block references of an mg_buf.
+ * codefn.c's; the MAC that guards pickles and code is codec_mac.c's.
+ * Never touches a PyObject of another interpreter: what crosses is the
+ * bytes and block references of an mg_buf.
  */
 #include "codec.h"
 #include "codec_impl.h"
 #include "errors.h"
 #include "shared.h"
 
-#include <pthread.h>
 #include <stdarg.h>
 #include <string.h>
-#include <sys/random.h> /* getrandom */
-#include <time.h>
 
 static const unsigned char codec_magic[3] = {'M', 'G', 'C'};
 
 #define PID_CAPSULE "multigil.codec.context"
-
-/* ---- integrity of pickles and marshalled code ----
- *
- * pickle and marshal trust their input: a corrupted pickle can call any
- * importable callable or ask for huge memory, and corrupted code can crash
- * the interpreter. So each pickle and each marshalled code object in a
- * message carries a SipHash-2-4 MAC under a random key made once per
- * process (plain C data shared by every interpreter, written once under
- * pthread_once): bytes that this process's encoder did not make never
- * reach pickle or marshal. */
-
-static uint64_t code_key[2];
-static pthread_once_t code_key_once = PTHREAD_ONCE_INIT;
-
-static void
-code_key_init(void)
-{
-    if (getrandom(code_key, sizeof(code_key), 0) != (ssize_t)sizeof(code_key)) {
-        /* No entropy source: still unpredictable enough to stop accidental
-         * corruption, which is what the check is for. */
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        code_key[0] = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ULL;
-        code_key[1] = (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)&ts;
-    }
-}
-
-#define ROTL64(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                            \
-    do {                                                                    \
-        v0 += v1; v1 = ROTL64(v1, 13); v1 ^= v0; v0 = ROTL64(v0, 32);       \
-        v2 += v3; v3 = ROTL64(v3, 16); v3 ^= v2;                            \
-        v0 += v3; v3 = ROTL64(v3, 21); v3 ^= v0;                            \
-        v2 += v1; v1 = ROTL64(v1, 17); v1 ^= v2; v2 = ROTL64(v2, 32);       \
-    } while (0)
-
-uint64_t
-mg_codec_mac(const unsigned char *in, size_t len)
-{
-    pthread_once(&code_key_once, code_key_init);
-    uint64_t k0 = code_key[0], k1 = code_key[1];
-    uint64_t v0 = 0x736f6d6570736575ULL ^ k0, v1 = 0x646f72616e646f6dULL ^ k1;
-    uint64_t v2 = 0x6c7967656e657261ULL ^ k0, v3 = 0x7465646279746573ULL ^ k1;
-    uint64_t b = (uint64_t)len << 56, m;
-    size_t i = 0;
-    for (; i + 8 <= len; i += 8) {
-        memcpy(&m, in + i, 8); /* little-endian machine */
-        v3 ^= m;
-        SIPROUND;
-        SIPROUND;
-        v0 ^= m;
-    }
-    for (size_t j = 0; i + j < len; j++) {
-        b |= (uint64_t)in[i + j] << (8 * j);
-    }
-    v3 ^= b;
-    SIPROUND;
-    SIPROUND;
-    v0 ^= b;
-    v2 ^= 0xff;
-    SIPROUND;
-    SIPROUND;
-    SIPROUND;
-    SIPROUND;
-    return v0 ^ v1 ^ v2 ^ v3;
-}
 
 /* ---- writers ---- */
 
@@ -746,8 +678,9 @@ enc_pickle(mg_enc *e, PyObject *obj)
         PyErr_SetString(PyExc_SystemError, "pickle did not return bytes");
         return -1;
     }
-    uint64_t mac = mg_codec_mac((const unsigned char *)PyBytes_AS_STRING(data),
-                                (size_t)PyBytes_GET_SIZE(data));
+    uint64_t mac = mg_codec_mac(
+        (const unsigned char *)PyBytes_AS_STRING(data),
+        (size_t)PyBytes_GET_SIZE(data));
     int rc = enc_raw(e, TAG_PICKLE, PyBytes_AS_STRING(data),
                      PyBytes_GET_SIZE(data));
     if (rc == 0) {
@@ -920,7 +853,8 @@ dec_bigint(mg_dec *d)
     const unsigned char *p = d->p;
     d->p += n;
 #if MG_PY313
-    return PyLong_FromNativeBytes(p, (size_t)n, Py_ASNATIVEBYTES_LITTLE_ENDIAN);
+    return PyLong_FromNativeBytes(p, (size_t)n,
+                                  Py_ASNATIVEBYTES_LITTLE_ENDIAN);
 #else
     PyObject *data = NULL, *meth = NULL, *args = NULL, *kw = NULL;
     PyObject *v = NULL;

@@ -957,7 +957,8 @@ dec_fncode_body(mg_dec *d)
      * the outermost record owns (and resets) the function table. */
     d->fn_nesting++;
     PyObject *fn = dec_fn_shell(d, &ncells);
-    if (fn != NULL && (dec_fn_defaults(d, fn) < 0 || dec_fn_cells(d, fn, ncells) < 0
+    if (fn != NULL
+        && (dec_fn_defaults(d, fn) < 0 || dec_fn_cells(d, fn, ncells) < 0
         || dec_fn_globals(d, fn) < 0)) {
         Py_CLEAR(fn);
     }
