@@ -113,17 +113,26 @@ mg_enc_not_shareable(mg_enc *e, PyObject *obj, const char *why)
 {
     PyObject *cause = PyErr_GetRaisedException();
     PyObject *msg;
-    mg_enc_note_bad(e, Py_TYPE(obj));
-    if (cause != NULL) {
-        msg = PyUnicode_FromFormat(
-            "cannot send an object of type %s to another interpreter: %s "
-            "(%s: %S)",
-            Py_TYPE(obj)->tp_name, why, Py_TYPE(cause)->tp_name, cause);
+    char what[160];
+    if (PyType_Check(obj)) {
+        PyOS_snprintf(e->bad_type, sizeof(e->bad_type), "class %s",
+                      ((PyTypeObject *)obj)->tp_name);
+        PyOS_snprintf(what, sizeof(what), "class %s",
+                      ((PyTypeObject *)obj)->tp_name);
     }
     else {
+        mg_enc_note_bad(e, Py_TYPE(obj));
+        PyOS_snprintf(what, sizeof(what), "an object of type %s",
+                      Py_TYPE(obj)->tp_name);
+    }
+    if (cause != NULL) {
         msg = PyUnicode_FromFormat(
-            "cannot send an object of type %s to another interpreter: %s",
-            Py_TYPE(obj)->tp_name, why);
+            "cannot send %s to another interpreter: %s (%s: %S)", what, why,
+            Py_TYPE(cause)->tp_name, cause);
+    }
+    else {
+        msg = PyUnicode_FromFormat("cannot send %s to another interpreter: %s",
+                                   what, why);
     }
     if (msg != NULL) {
         PyErr_SetObject(e->st->NotShareableError, msg);
@@ -659,8 +668,12 @@ enc_pickle(mg_enc *e, PyObject *obj)
     if (defined_in_main(obj)) {
         return mg_enc_not_shareable(
             e, obj,
-            "its class is defined in __main__, which worker interpreters "
-            "cannot import; move the class into a module on sys.path");
+            PyType_Check(obj)
+                ? "it is defined in __main__, which worker interpreters "
+                  "cannot import; move it into a module on sys.path"
+                : "its class is defined in __main__, which worker "
+                  "interpreters cannot import; move the class into a "
+                  "module on sys.path");
     }
     PyObject *data = use_handle_pickler(e->st, NULL)
                          ? pickle_with_handles(e, obj)

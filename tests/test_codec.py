@@ -387,6 +387,21 @@ def test_not_shareable():
         _core.dumps(f)
     with pytest.raises(mg.NotShareableError, match="generator"):
         _core.dumps(x for x in [])
+
+    class Local:
+        pass
+    Local.__module__ = "__main__"
+
+    def g():
+        return Local
+    with pytest.raises(mg.NotShareableError,
+                       match="its closure variable 'Local' holds a class "
+                             ".*Local, which cannot cross"):
+        _core.dumps(g)
+    with pytest.raises(mg.NotShareableError,
+                       match="cannot send class .*Local to another "
+                             "interpreter: it is defined in __main__"):
+        _core.dumps(Local)
     assert issubclass(mg.NotShareableError, TypeError)
 
 
