@@ -21,6 +21,8 @@ _LAZY = {
     "RemoteTraceback": "multigil._core",
     "SharedArray": "multigil._core",
     "kernels": "multigil.kernels",
+    "dumps": "multigil._core",
+    "loads": "multigil._core",
 }
 
 __all__ = sorted(_LAZY)

@@ -13,7 +13,6 @@ import os
 import sys
 import threading
 import time
-import types
 import weakref
 from concurrent.futures import FIRST_COMPLETED, Executor, Future
 from concurrent.futures import _base
@@ -83,24 +82,11 @@ def _default_workers():
 
 
 def _check_function(fn, what="function"):
-    """Raise NotShareableError now for a function a worker cannot import."""
+    """Raise TypeError now for something that is not callable. Whether fn
+    can cross to a worker (by name, or as code) is decided when the task is
+    encoded, at submit, which raises NotShareableError."""
     if not callable(fn):
         raise TypeError(f"{what} must be callable, not {type(fn).__name__}")
-    if isinstance(fn, types.FunctionType):
-        module = getattr(fn, "__module__", None)
-        qualname = getattr(fn, "__qualname__", fn.__name__)
-        if "<lambda>" in qualname or "<locals>" in qualname:
-            raise NotShareableError(
-                f"cannot send {qualname!r} to a worker interpreter: workers "
-                f"import functions by module and name, and a lambda or "
-                f"nested function has no importable name; define it at the "
-                f"top level of a module")
-        if module == "__main__":
-            raise NotShareableError(
-                f"cannot send {qualname!r} from __main__ to a worker "
-                f"interpreter: workers import functions by module and name, "
-                f"and each worker has its own empty __main__; move the "
-                f"function into a module on sys.path and import it")
 
 
 def _absolute_sys_path():

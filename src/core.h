@@ -53,10 +53,17 @@ typedef struct mg_state {
     PyObject *str_set_result;    /* interned method names */
     PyObject *str_set_exception;
 
-    /* codec.c */
+    /* codec.c, codefn.c */
     PyObject *pickle_dumps;
     PyObject *pickle_loads;
-    PyObject *pickle_error; /* pickle.PicklingError */
+    PyObject *pickle_error;   /* pickle.PicklingError */
+    PyObject *pickler_type;   /* multigil._picklers.HandlePickler, lazy */
+    PyObject *unpickler_type; /* multigil._picklers.HandleUnpickler, lazy */
+    PyObject *bytesio_type;   /* io.BytesIO */
+    PyObject *partial_type;   /* functools.partial */
+    PyObject *codefn_helper;  /* multigil._codefn.global_names, lazy */
+    PyObject *fn_cache;       /* dict: record bytes -> rebuilt function */
+    PyObject *code_cache;     /* dict: id(code) -> (code, marshal, names) */
 
     /* shared.c */
     PyTypeObject *SharedArrayType;

@@ -56,6 +56,9 @@ pool_check_open(mg_state *st, MgPoolObject *self)
 static void
 raise_not_shareable(mg_state *st, const char *what)
 {
+    if (PyErr_ExceptionMatches(st->NotShareableError)) {
+        return; /* the codec already said what cannot cross, and why */
+    }
     PyObject *cause = PyErr_GetRaisedException();
     PyObject *msg = PyUnicode_FromFormat(
         "cannot send %s to a worker interpreter: %S", what, cause);

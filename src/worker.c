@@ -41,7 +41,7 @@ format_current_exception(char *buf, size_t size)
     PyObject *tb = PyImport_ImportModule("traceback");
     if (tb != NULL && exc != NULL) {
         PyObject *lines =
-            PyObject_CallMethod(tb, "format_exception", "O", exc);
+            PyObject_CallMethod(tb, "format_exception", "(O)", exc);
         if (lines != NULL) {
             PyObject *empty = PyUnicode_FromString("");
             if (empty != NULL) {
@@ -69,7 +69,7 @@ exception_info(PyObject *exc)
     if (tbmod == NULL) {
         goto done;
     }
-    lines = PyObject_CallMethod(tbmod, "format_exception", "O", exc);
+    lines = PyObject_CallMethod(tbmod, "format_exception", "(O)", exc);
     if (lines == NULL) {
         goto done;
     }
