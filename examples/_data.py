@@ -16,8 +16,3 @@ def random_column(n, seed=42):
                            for _ in range(stop - start)]
     return col
 
-
-def handles_available():
-    """The pool can pass SharedArrays to workers once the codec carries
-    handles (it adds multigil._core.dumps)."""
-    return hasattr(mg._core, "dumps")

@@ -24,16 +24,6 @@ LONG = dict(zip(DTYPES, ["bool", "int8", "int16", "int32", "int64", "uint8",
 SIZES = dict(zip(DTYPES, [1, 1, 2, 4, 8, 1, 2, 4, 8, 4, 8]))
 
 
-def _core_can_send_shared():
-    """True once the codec carries SharedArray handles (codec branch)."""
-    return hasattr(_core, "dumps")
-
-
-needs_handles = pytest.mark.skipif(
-    not _core_can_send_shared(),
-    reason="needs the codec's SharedArray handles (multigil._core.dumps)")
-
-
 def sample(dtype, n=5):
     if dtype == "b1":
         return [i % 2 == 0 for i in range(n)]
@@ -438,7 +428,6 @@ def test_usable_inside_a_worker():
         assert stats[0] == 4 and stats[3:] == (-2, 8)
 
 
-@needs_handles
 def test_view_crosses_to_worker_without_copy():
     import helpers_shared as h
     a = SharedArray.from_iterable(range(100), "f8")
@@ -448,7 +437,6 @@ def test_view_crosses_to_worker_without_copy():
         assert st[0] == 10 and st[1] == 14.5
 
 
-@needs_handles
 def test_lifetime_stress_across_interpreters():
     import helpers_shared as h
     base = _core._live_blocks()
@@ -606,3 +594,11 @@ def test_views_of_views_match_list_slicing(n, s1, s2, i):
             v[i]
     desc = _core._shared_describe(v)
     assert _core._shared_from_desc(a, *desc).tolist() == v.tolist()
+
+
+def test_dumps_refuses_a_shared_array_clearly():
+    a = mg.SharedArray(4)
+    with pytest.raises(TypeError, match="SharedArray"):
+        mg.dumps(a)
+    with pytest.raises(TypeError, match="SharedArray"):
+        mg.dumps([1, a])
