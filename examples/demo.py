@@ -41,6 +41,8 @@ def main():
     ap.add_argument("--records", type=int, default=600_000)
     ap.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     ap.add_argument("--chunks", type=int, default=0)
+    ap.add_argument("--column", type=int, default=10_000_000,
+                    help="values in the shared-memory column")
     a = ap.parse_args()
     w = a.workers
     chunks = split_lines(make_lines(a.records), a.chunks or w * 4)
@@ -88,6 +90,19 @@ def main():
     top = max(revenue.items(), key=lambda kv: kv[1])
     print(f"\n  {n:,} records; best month/store: {top[0][0]} {top[0][1]} "
           f"({top[1]:,.2f}); {len(units)} products")
+
+    # Part 2: bulk numbers in shared memory, processed by C kernels inside
+    # the workers; arrays cross as handles, never copied.
+    import global_mean
+    import normalize
+    print(f"\nShared memory: a {a.column:,}-value float64 column "
+          f"(mg.SharedArray), {w} workers")
+    print("  global mean/variance from per-chunk partial moments:")
+    rc = global_mean.main(["--n", str(a.column), "--workers", str(w)])
+    print("  (x - mean) / std, in place, in parallel:")
+    rc |= normalize.main(["--n", str(a.column), "--workers", str(w)])
+    if rc:
+        sys.exit("demo: a shared-memory example did not verify")
 
 
 if __name__ == "__main__":

@@ -21,3 +21,13 @@ def test_example_runs_and_verifies(name, word):
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.splitlines()[-1] == word
 
+
+
+def test_demo_runs_and_every_way_agrees():
+    r = run_example("demo.py", "--records", "20000", "--column", "100000",
+                    "--workers", "2")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "multigil.Pool, warm" in r.stdout
+    assert " NO" not in r.stdout
+    assert r.stdout.count("yes") == 6
+    assert r.stdout.rstrip().endswith("verified")
