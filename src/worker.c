@@ -30,6 +30,23 @@
  * teardown (gh-136423 in 3.14). */
 static pthread_mutex_t end_interp_mu = PTHREAD_MUTEX_INITIALIZER;
 
+#if !MG_PY313
+/* CPython 3.12 gives immutable types their version tags from one global
+ * counter with a plain `++` (assign_version_tag in Objects/typeobject.c),
+ * so interpreters that start at the same time (each creating the heap
+ * types of the modules it imports) can hand two types the same tag, and
+ * method lookups then return another type's method (seen here as "failed
+ * to get the Python codec of the filesystem encoding" while creating an
+ * interpreter). On 3.12, workers create their interpreter and import the
+ * core one at a time. 3.13 made the counter atomic. */
+static pthread_mutex_t create_interp_mu = PTHREAD_MUTEX_INITIALIZER;
+#define CREATE_LOCK() pthread_mutex_lock(&create_interp_mu)
+#define CREATE_UNLOCK() pthread_mutex_unlock(&create_interp_mu)
+#else
+#define CREATE_LOCK() ((void)0)
+#define CREATE_UNLOCK() ((void)0)
+#endif
+
 /* ---- inside the worker interpreter (its GIL held) ---- */
 
 /* Writes "Type: message" of the current exception into buf and clears it. */
@@ -381,6 +398,7 @@ static mg_state *
 worker_setup(mg_worker *w, char *err, size_t errsize)
 {
     mg_pool *p = w->pool;
+    int locked = 1;
     PyObject *path = PyList_New(p->nsys_path);
     if (path == NULL) {
         goto error;
@@ -402,6 +420,8 @@ worker_setup(mg_worker *w, char *err, size_t errsize)
     if (wst == NULL) {
         goto error;
     }
+    CREATE_UNLOCK(); /* taken in worker_start_interp */
+    locked = 0;
     if (p->init_payload.len > 0) {
         PyObject *init = mg_codec_decode(wst, &p->init_payload);
         if (init == NULL) {
@@ -423,7 +443,10 @@ worker_setup(mg_worker *w, char *err, size_t errsize)
         Py_DECREF(r);
     }
     return wst;
-error:;
+error:
+    if (locked) {
+        CREATE_UNLOCK();
+    }
     char detail[800];
     format_current_exception(detail, sizeof(detail));
     snprintf(err, errsize, "worker %d of pool %s could not start: %s",
@@ -449,8 +472,10 @@ worker_start_interp(mg_worker *w, PyThreadState **ts, char *err,
         .gil = PyInterpreterConfig_OWN_GIL,
     };
     *ts = NULL;
+    CREATE_LOCK(); /* released by worker_setup, or below on failure */
     PyStatus status = Py_NewInterpreterFromConfig(ts, &cfg);
     if (PyStatus_Exception(status) || *ts == NULL) {
+        CREATE_UNLOCK();
         snprintf(err, errsize,
                  "worker %d of pool %s could not create its interpreter: %s",
                  w->index, p->name,
