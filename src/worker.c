@@ -47,6 +47,17 @@ static pthread_mutex_t create_interp_mu = PTHREAD_MUTEX_INITIALIZER;
 #define CREATE_UNLOCK() ((void)0)
 #endif
 
+/* Counts a worker whose interpreter exists and has imported the core (or
+ * failed to): from here on it creates types only when user code does. */
+static void
+signal_created(mg_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    p->ncreated++;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
 /* ---- inside the worker interpreter (its GIL held) ---- */
 
 /* Writes "Type: message" of the current exception into buf and clears it. */
@@ -422,6 +433,7 @@ worker_setup(mg_worker *w, char *err, size_t errsize)
     }
     CREATE_UNLOCK(); /* taken in worker_start_interp */
     locked = 0;
+    signal_created(p);
     if (p->init_payload.len > 0) {
         PyObject *init = mg_codec_decode(wst, &p->init_payload);
         if (init == NULL) {
@@ -446,6 +458,7 @@ worker_setup(mg_worker *w, char *err, size_t errsize)
 error:
     if (locked) {
         CREATE_UNLOCK();
+        signal_created(p);
     }
     char detail[800];
     format_current_exception(detail, sizeof(detail));
@@ -476,6 +489,7 @@ worker_start_interp(mg_worker *w, PyThreadState **ts, char *err,
     PyStatus status = Py_NewInterpreterFromConfig(ts, &cfg);
     if (PyStatus_Exception(status) || *ts == NULL) {
         CREATE_UNLOCK();
+        signal_created(p);
         snprintf(err, errsize,
                  "worker %d of pool %s could not create its interpreter: %s",
                  w->index, p->name,
@@ -739,6 +753,19 @@ mg_pool_start(mg_state *st, int nworkers, PyObject *sys_path,
                         "multigil: cannot start worker threads");
         return NULL;
     }
+#if !MG_PY313
+    /* 3.12: keep this interpreter from creating types (see
+     * create_interp_mu) while the workers create theirs. 3.12 imports in a
+     * worker never need this interpreter's GIL, so waiting cannot block
+     * them; initializers run after this point. */
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&p->mu);
+    while (p->ncreated < p->nworkers) {
+        pthread_cond_wait(&p->cv, &p->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+    Py_END_ALLOW_THREADS
+#endif
     return p;
 }
 

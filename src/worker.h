@@ -40,6 +40,8 @@ struct mg_pool {
     mg_worker *workers;        /* owned array */
     int nexited;               /* under mu */
     int nready;                /* under mu: interpreters set up at least once */
+    int ncreated;              /* under mu: created (or failed) and imported
+                                  the core, counted once per creation */
     atomic_int broken;
     char broken_msg[1024];     /* under mu, set once */
     atomic_uint_fast64_t completed; /* bumped after each completion */

@@ -266,10 +266,17 @@ def test_initializer_runs_in_each_worker():
 def test_failing_initializer_breaks_the_pool():
     p = multigil.Pool(2, initializer=h.init_fail)
     try:
-        f = p.submit(h.square, 2)
-        with pytest.raises(multigil.BrokenPool, match="initializer says no"):
-            f.result(timeout=30)
-        assert isinstance(f.exception(), cf.BrokenExecutor)
+        # Depending on timing the pool is already broken at the first
+        # submit (which then raises) or breaks while the task is queued.
+        try:
+            f = p.submit(h.square, 2)
+        except multigil.BrokenPool as e:
+            assert "initializer says no" in str(e)
+        else:
+            with pytest.raises(multigil.BrokenPool,
+                               match="initializer says no"):
+                f.result(timeout=30)
+            assert isinstance(f.exception(), cf.BrokenExecutor)
         with pytest.raises(cf.BrokenExecutor):
             p.submit(h.square, 3)
         assert "initializer says no" in p.broken
@@ -536,3 +543,26 @@ def test_stress_threads_submitting_and_cancelling():
         assert len(outcomes) == 1600 and all(outcomes)
         # the pool still serves after the storm
         assert p.submit(h.square, 11).result(timeout=30) == 121
+
+
+def test_pending_tasks_fail_when_the_pool_breaks(tmp_path):
+    """Tasks queued before the initializer fails get BrokenPool."""
+    gate = str(tmp_path / "gate")
+    p = multigil.Pool(1, initializer=h.wait_for_file, initargs=(gate, 30))
+    try:
+        futs = [p.submit(h.square, i) for i in range(3)]
+        p2 = multigil.Pool(1, initializer=h.init_fail)
+        futs2 = []
+        for i in range(3):
+            try:
+                futs2.append(p2.submit(h.square, i))
+            except multigil.BrokenPool:
+                break
+        for f in futs2:
+            with pytest.raises(multigil.BrokenPool):
+                f.result(timeout=30)
+        p2.shutdown()
+        open(gate, "w").close()
+        assert [f.result(timeout=30) for f in futs] == [0, 1, 4]
+    finally:
+        p.shutdown()
