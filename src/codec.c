@@ -608,11 +608,40 @@ use_handle_pickler(mg_state *st, const mg_buf *in)
 #endif
 }
 
+static PyObject *import_attr(const char *module, const char *name);
+
+/* Imports pickle (and io.BytesIO) into the state on first use. */
+static int
+load_pickle(mg_state *st)
+{
+    if (st->pickle_dumps != NULL) {
+        return 0;
+    }
+    PyObject *dumps = import_attr("pickle", "dumps");
+    PyObject *loads = dumps ? import_attr("pickle", "loads") : NULL;
+    PyObject *error = loads ? import_attr("pickle", "PicklingError") : NULL;
+    PyObject *bio = error ? import_attr("io", "BytesIO") : NULL;
+    if (bio == NULL) {
+        Py_XDECREF(dumps);
+        Py_XDECREF(loads);
+        Py_XDECREF(error);
+        return -1;
+    }
+    st->pickle_loads = loads;
+    st->pickle_error = error;
+    st->bytesio_type = bio;
+    st->pickle_dumps = dumps; /* last: it marks the others as loaded */
+    return 0;
+}
+
 static int
 load_picklers(mg_state *st)
 {
     if (st->pickler_type != NULL) {
         return 0;
+    }
+    if (load_pickle(st) < 0) {
+        return -1;
     }
     PyObject *m = PyImport_ImportModule("multigil._picklers");
     if (m == NULL) {
@@ -675,10 +704,18 @@ enc_pickle(mg_enc *e, PyObject *obj)
                   "interpreters cannot import; move the class into a "
                   "module on sys.path");
     }
-    PyObject *data = use_handle_pickler(e->st, NULL)
-                         ? pickle_with_handles(e, obj)
-                         : PyObject_CallFunction(e->st->pickle_dumps, "Oi",
-                                                 obj, 5);
+    if (load_pickle(e->st) < 0) {
+        return -1;
+    }
+    /* Plain pickle first: it is much cheaper than the handle-aware
+     * Pickler, which is needed only when a SharedArray hides inside the
+     * object (plain pickle then fails, and we try again with it). */
+    PyObject *data = PyObject_CallFunction(e->st->pickle_dumps, "Oi", obj, 5);
+    if (data == NULL && use_handle_pickler(e->st, NULL)
+        && PyErr_ExceptionMatches(PyExc_Exception)) {
+        PyErr_Clear();
+        data = pickle_with_handles(e, obj);
+    }
     if (data == NULL) {
         if (PyErr_ExceptionMatches(e->st->NotShareableError)
             || !PyErr_ExceptionMatches(PyExc_Exception)) {
@@ -1250,6 +1287,9 @@ dec_pickle(mg_dec *d)
                                  "(pickles only load in the process that "
                                  "encoded them)");
     }
+    if (load_pickle(d->st) < 0) {
+        return NULL;
+    }
     PyObject *view = PyMemoryView_FromMemory((char *)d->p, n, PyBUF_READ);
     if (view == NULL) {
         return NULL;
@@ -1558,14 +1598,8 @@ import_attr(const char *module, const char *name)
 int
 mg_codec_module_add(PyObject *mod, mg_state *st)
 {
-    st->pickle_dumps = import_attr("pickle", "dumps");
-    st->pickle_loads = import_attr("pickle", "loads");
-    st->pickle_error = import_attr("pickle", "PicklingError");
-    st->bytesio_type = import_attr("io", "BytesIO");
-    if (!st->pickle_dumps || !st->pickle_loads || !st->pickle_error
-        || !st->bytesio_type) {
-        return -1;
-    }
+    /* pickle is imported on first use (load_pickle): it costs about 10 ms
+     * and every worker interpreter imports this module. */
     if (mg_codefn_state_init(st) < 0) {
         return -1;
     }

@@ -616,6 +616,39 @@ enc_method(mg_enc *e, PyObject *obj)
     return rc;
 }
 
+/* functools.partial, or NULL. With import_it == 0 it is found only if
+ * functools is already imported: no partial object can exist otherwise.
+ * NULL with import_it == 1 means an exception is set. */
+static PyObject *
+partial_type(mg_state *st, int import_it)
+{
+    if (st->partial_type != NULL) {
+        return st->partial_type;
+    }
+    PyObject *mod;
+    if (import_it) {
+        mod = PyImport_ImportModule("functools");
+    }
+    else {
+        PyObject *name = PyUnicode_FromString("functools");
+        mod = name ? PyImport_GetModule(name) : NULL;
+        Py_XDECREF(name);
+        if (mod == NULL) {
+            PyErr_Clear();
+            return NULL;
+        }
+    }
+    if (mod == NULL) {
+        return NULL;
+    }
+    st->partial_type = PyObject_GetAttrString(mod, "partial");
+    Py_DECREF(mod);
+    if (st->partial_type == NULL && !import_it) {
+        PyErr_Clear();
+    }
+    return st->partial_type;
+}
+
 int
 mg_codefn_encode(mg_enc *e, PyObject *obj)
 {
@@ -630,7 +663,7 @@ mg_codefn_encode(mg_enc *e, PyObject *obj)
     if (tp == &PyMethod_Type) {
         return enc_method(e, obj);
     }
-    if ((PyObject *)tp == e->st->partial_type) {
+    if (partial_type(e->st, 0) == (PyObject *)tp) {
         return enc_partial(e, obj);
     }
     if (tp == &PyModule_Type) {
@@ -1052,7 +1085,8 @@ dec_partial(mg_dec *d)
     for (Py_ssize_t i = 0; i < n; i++) {
         PyTuple_SET_ITEM(all, i + 1, Py_NewRef(PyTuple_GET_ITEM(args, i)));
     }
-    v = PyObject_Call(d->st->partial_type, all, kw);
+    PyObject *ptype = partial_type(d->st, 1);
+    v = ptype ? PyObject_Call(ptype, all, kw) : NULL;
 done:
     Py_XDECREF(func);
     Py_XDECREF(args);
@@ -1114,15 +1148,11 @@ mg_codefn_decode(mg_dec *d, int tag)
 int
 mg_codefn_state_init(mg_state *st)
 {
-    PyObject *functools = PyImport_ImportModule("functools");
-    if (functools == NULL) {
-        return -1;
-    }
-    st->partial_type = PyObject_GetAttrString(functools, "partial");
-    Py_DECREF(functools);
+    /* functools.partial is looked up on first need (partial_type): every
+     * worker imports this module, and functools costs about 3 ms. */
     st->fn_cache = PyDict_New();
     st->code_cache = PyDict_New();
-    if (!st->partial_type || !st->fn_cache || !st->code_cache) {
+    if (!st->fn_cache || !st->code_cache) {
         return -1;
     }
     return 0;
