@@ -46,31 +46,34 @@ class _Future(Future):
     """A Future whose cancel() and running() ask the C task, and whose
     result() spins briefly before sleeping."""
 
-    _mg_pool = None  # multigil._core.Pool
+    # The Pool (not only its engine): a Future keeps its Pool alive, so the
+    # exit hook, which knows Pools, still finds a pool whose only remaining
+    # reference is a Future and ends its workers before finalization.
+    _mg_pool = None  # multigil.Pool
     _mg_task = None  # task handle
 
     def cancel(self):
         task = self._mg_task
-        if task is not None and not self._mg_pool.cancel(task):
+        if task is not None and not self._mg_pool._c.cancel(task):
             return False
         return super().cancel()
 
     def running(self):
         task = self._mg_task
         if task is not None and self._state == _base.PENDING:
-            return self._mg_pool.started(task)
+            return self._mg_pool._c.started(task)
         return super().running()
 
     def result(self, timeout=None):
         if (self._state == _base.PENDING and self._mg_pool is not None
                 and (timeout is None or timeout > 0)):
-            self._mg_pool.spin()
+            self._mg_pool._c.spin()
         return super().result(timeout)
 
     def exception(self, timeout=None):
         if (self._state == _base.PENDING and self._mg_pool is not None
                 and (timeout is None or timeout > 0)):
-            self._mg_pool.spin()
+            self._mg_pool._c.spin()
         return super().exception(timeout)
 
 
@@ -201,8 +204,8 @@ class Pool(Executor):
         """Run fn(*args, **kwargs) in a worker; returns a Future."""
         _check_function(fn)
         f = _Future()
-        f._mg_pool = c = self._c
-        f._mg_task = c.submit(f, fn, args, kwargs or None)
+        f._mg_pool = self
+        f._mg_task = self._c.submit(f, fn, args, kwargs or None)
         return f
 
     async def arun(self, fn, /, *args, **kwargs):
@@ -211,8 +214,8 @@ class Pool(Executor):
 
     def _submit_chunk(self, fn, items, star):
         f = _Future()
-        f._mg_pool = c = self._c
-        f._mg_task = c.submit_chunk(f, fn, items, star)
+        f._mg_pool = self
+        f._mg_task = self._c.submit_chunk(f, fn, items, star)
         return f
 
     def map(self, fn, *iterables, timeout=None, chunksize=None,
@@ -319,8 +322,8 @@ class Pool(Executor):
         futures = []
         for i in range(self.workers):
             f = _Future()
-            f._mg_pool = c = self._c
-            f._mg_task = c.submit_to(i, f, fn, args, kwargs or None)
+            f._mg_pool = self
+            f._mg_task = self._c.submit_to(i, f, fn, args, kwargs or None)
             futures.append(f)
         return [f.result() for f in futures]
 

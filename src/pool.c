@@ -313,17 +313,12 @@ Pool_join(MgPoolObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (self->joined) {
         Py_RETURN_TRUE;
     }
-    for (int i = 0; i < self->pool->nworkers; i++) {
-        mg_worker *w = &self->pool->workers[i];
-        if (w->status != MG_WORKER_NEW
-            && pthread_equal(w->thread, pthread_self())) {
-            PyErr_SetString(PyExc_RuntimeError,
-                            "cannot wait for a pool's workers from one of "
-                            "them (a done-callback runs on the worker that "
-                            "completed the future): use shutdown(wait=False)"
-                            " there");
-            return NULL;
-        }
+    if (mg_pool_on_worker_thread(self->pool)) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "cannot wait for a pool's workers from one of them "
+                        "(a done-callback runs on the worker that completed "
+                        "the future): use shutdown(wait=False) there");
+        return NULL;
     }
     int rc = mg_pool_join(self->pool, timeout_ns);
     if (rc < 0) {
@@ -470,23 +465,49 @@ Pool_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     return (PyObject *)self;
 }
 
+static int
+runtime_finalizing(void)
+{
+#if MG_PY313
+    return Py_IsFinalizing();
+#else
+    return _Py_IsFinalizing(); /* public as Py_IsFinalizing from 3.13 */
+#endif
+}
+
 static void
 Pool_dealloc(MgPoolObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
-    if (self->pool != NULL) {
-        if (!self->joined) {
+    mg_pool *p = self->pool;
+    if (p != NULL && !self->joined) {
+        self->closed = 1;
+        if (mg_pool_on_worker_thread(p)) {
+            /* The last reference went away in a done-callback on one of
+             * our own workers: it cannot wait for itself. */
+            mg_pool_orphan(p);
+            p = NULL;
+        }
+        else if (runtime_finalizing()) {
+            /* Too late to end interpreters (workers cannot take the
+             * owner's GIL any more): leave the pool to the process exit.
+             * The exit hook normally ended it long before. */
+            mg_taskq_close(&p->q);
+            p = NULL;
+        }
+        else {
             /* Dropped without shutdown: finish queued work, as the
              * stdlib executors do, then wait for the threads. */
             PyObject *exc = PyErr_GetRaisedException();
-            self->closed = 1;
-            mg_taskq_close(&self->pool->q);
-            while (mg_pool_join(self->pool, -1) < 0) {
+            mg_taskq_close(&p->q);
+            while (mg_pool_join(p, -1) < 0) {
                 PyErr_Clear();
             }
             PyErr_SetRaisedException(exc);
         }
-        mg_pool_free(self->pool);
+    }
+    if (p != NULL) {
+        mg_pool_free(p);
     }
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);

@@ -75,6 +75,7 @@ mg_taskq_init(mg_taskq *q)
         return MG_ESYS;
     }
     atomic_init(&q->nqueued, 0);
+    atomic_init(&q->nspinning, 0);
     atomic_init(&q->closed, 0);
     return MG_OK;
 }
@@ -103,8 +104,13 @@ mg_taskq_push(mg_taskq *q, mg_task *t)
             q->head = t;
         }
         q->tail = t;
-        atomic_fetch_add(&q->nqueued, 1);
-        if (q->nsleeping > 0) {
+        size_t queued = atomic_fetch_add(&q->nqueued, 1) + 1;
+        /* A spinning worker takes a task without a wake-up: wake a
+         * sleeper only for tasks beyond what the spinners will take. A
+         * spinner that gives up takes q->mu and looks at the queue before
+         * it sleeps, so no task is left behind. */
+        if (q->nsleeping > 0
+            && queued > (size_t)atomic_load(&q->nspinning)) {
             /* A targeted task may be meant for a worker other than the
              * one a signal would wake. */
             if (t->target >= 0) {
@@ -150,6 +156,7 @@ mg_taskq_pop(mg_taskq *q, int worker, int64_t spin_ns)
     if (spin_ns > 0 && atomic_load(&q->nqueued) == 0) {
         int64_t until = mg_monotonic_ns() + spin_ns;
         unsigned n = 0;
+        atomic_fetch_add(&q->nspinning, 1);
         while (atomic_load_explicit(&q->nqueued, memory_order_acquire) == 0
                && !atomic_load(&q->closed)) {
             cpu_relax();
@@ -157,6 +164,7 @@ mg_taskq_pop(mg_taskq *q, int worker, int64_t spin_ns)
                 break;
             }
         }
+        atomic_fetch_sub(&q->nspinning, 1);
     }
     mg_task *t;
     pthread_mutex_lock(&q->mu);

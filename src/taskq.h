@@ -36,6 +36,7 @@ typedef struct mg_taskq {
     mg_task *tail;         /* under mu */
     atomic_size_t nqueued; /* read without mu by spinning workers */
     int nsleeping;         /* under mu */
+    atomic_int nspinning;  /* workers spinning in mg_taskq_pop */
     atomic_int closed;     /* once 1, pops return NULL when nothing fits */
 } mg_taskq;
 

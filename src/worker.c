@@ -518,9 +518,16 @@ worker_start_interp(mg_worker *w, PyThreadState **ts, char *err,
 static void
 worker_end_interp(mg_worker *w, PyThreadState *ts)
 {
-    pthread_mutex_lock(&w->pool->mu);
-    w->interp = NULL; /* no interrupter may target it from now on */
-    pthread_mutex_unlock(&w->pool->mu);
+    mg_pool *p = w->pool;
+    pthread_mutex_lock(&p->mu);
+    w->interp = NULL; /* no new interrupter may target it from now on */
+    /* Py_EndInterpreter needs the interpreter's only thread state: wait
+     * until interrupters have deleted theirs (they need our GIL, which we
+     * do not hold here). */
+    while (w->interrupters > 0) {
+        pthread_cond_wait(&p->cv, &p->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
     PyEval_RestoreThread(ts);
     /* Drop an interrupt that arrived after the last task finished. */
     PyThreadState_SetAsyncExc((unsigned long)PyThread_get_thread_ident(),
@@ -566,6 +573,13 @@ worker_main(void *arg)
     if (ts != NULL) {
         (void)PyEval_SaveThread();
     }
+    if (w->owner_ts == NULL) {
+        /* Without it no future can be completed: end this worker. A task
+         * it would have taken is run by another worker, or fails there. */
+        pool_set_broken(p, "a worker could not create a thread state to "
+                           "deliver results (out of memory)");
+        goto exit;
+    }
     pthread_mutex_lock(&p->mu);
     p->nready++;
     pthread_cond_broadcast(&p->cv);
@@ -588,11 +602,17 @@ worker_main(void *arg)
             continue;
         }
         mg_buf result = MG_BUF_INIT;
+        atomic_fetch_add(&w->task_seq, 1);
         atomic_store(&w->busy, 1);
         PyEval_RestoreThread(ts);
         task_status s = run_task(wst, t, &result);
-        (void)PyEval_SaveThread();
+        /* With our GIL still held: an interrupter (which checks busy with
+         * our GIL held) cannot aim at the next task, and an interrupt that
+         * arrived too late to fire in this one is dropped, not left to
+         * fire in the next. */
         atomic_store(&w->busy, 0);
+        (void)PyThreadState_SetAsyncExc(w->ident, NULL);
+        (void)PyEval_SaveThread();
         PyEval_RestoreThread(w->owner_ts);
         owner_complete(p->owner_st, t, s, &result);
         (void)PyEval_SaveThread();
@@ -617,14 +637,25 @@ worker_main(void *arg)
         PyThreadState_DeleteCurrent();
         w->owner_ts = NULL;
     }
+exit:
     if (ts != NULL) {
         worker_end_interp(w, ts);
     }
     pthread_mutex_lock(&p->mu);
     w->status = MG_WORKER_EXITED;
     p->nexited++;
+    int free_pool = p->orphaned && p->nexited == p->nworkers;
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
+    if (free_pool) {
+        /* Nobody will join: let every thread's resources go by itself. */
+        for (int i = 0; i < p->nworkers; i++) {
+            if (p->workers[i].status == MG_WORKER_EXITED) {
+                pthread_detach(p->workers[i].thread);
+            }
+        }
+        mg_pool_free(p);
+    }
     return NULL;
 }
 
@@ -680,11 +711,19 @@ pool_start_threads(mg_pool *p)
     int rc = 0;
     for (int i = 0; i < p->nworkers; i++) {
         mg_worker *w = &p->workers[i];
+        /* RUNNING before the thread exists: it sets EXITED under p->mu,
+         * which must never be overwritten by this. */
+        pthread_mutex_lock(&p->mu);
+        w->status = MG_WORKER_RUNNING;
+        pthread_mutex_unlock(&p->mu);
         if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+            pthread_mutex_lock(&p->mu);
+            w->status = MG_WORKER_NEW;
+            p->nworkers_started = i;
+            pthread_mutex_unlock(&p->mu);
             rc = -1;
             break;
         }
-        w->status = MG_WORKER_RUNNING;
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return rc;
@@ -741,11 +780,9 @@ mg_pool_start(mg_state *st, int nworkers, PyObject *sys_path,
         /* Threads that did start exit once the queue is closed. */
         mg_taskq_close(&p->q);
         Py_BEGIN_ALLOW_THREADS
-        for (int i = 0; i < p->nworkers; i++) {
-            if (p->workers[i].status == MG_WORKER_RUNNING) {
-                pthread_join(p->workers[i].thread, NULL);
-                p->workers[i].status = MG_WORKER_JOINED;
-            }
+        for (int i = 0; i < p->nworkers_started; i++) {
+            pthread_join(p->workers[i].thread, NULL);
+            p->workers[i].status = MG_WORKER_JOINED;
         }
         Py_END_ALLOW_THREADS
         mg_pool_free(p);
@@ -813,35 +850,96 @@ mg_pool_join(mg_pool *p, int64_t timeout_ns)
     return 1;
 }
 
+typedef struct interrupt_req {
+    mg_worker *w;
+    PyInterpreterState *interp; /* alive while w->interrupters > 0 */
+    unsigned seq;               /* the task to interrupt */
+} interrupt_req;
+
+/* Helper thread: takes the worker's GIL through a thread state of its own
+ * and raises SystemExit in the worker's thread, if that task still runs.
+ * It may wait for the GIL as long as the task stays in C code; the owner
+ * does not wait for it. */
+static void *
+interrupt_main(void *arg)
+{
+    interrupt_req *r = arg;
+    mg_worker *w = r->w;
+    PyThreadState *helper = PyThreadState_New(r->interp);
+    if (helper != NULL) {
+        PyEval_RestoreThread(helper);
+        if (atomic_load(&w->busy) && atomic_load(&w->task_seq) == r->seq) {
+            (void)PyThreadState_SetAsyncExc(w->ident, PyExc_SystemExit);
+        }
+        PyThreadState_Clear(helper);
+        PyThreadState_DeleteCurrent();
+    }
+    pthread_mutex_lock(&w->pool->mu);
+    w->interrupters--;
+    pthread_cond_broadcast(&w->pool->cv);
+    pthread_mutex_unlock(&w->pool->mu);
+    MG_RAW_FREE(r);
+    return NULL;
+}
+
 int
 mg_pool_interrupt(mg_pool *p)
 {
     int n = 0;
-    PyThreadState *owner = PyThreadState_Get();
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    pthread_mutex_lock(&p->mu);
     for (int i = 0; i < p->nworkers; i++) {
         mg_worker *w = &p->workers[i];
-        if (!atomic_load(&w->busy)) {
+        if (w->interp == NULL || !atomic_load(&w->busy)) {
             continue;
         }
-        /* Holding p->mu keeps w->interp alive: the worker clears it under
-         * p->mu before ending the interpreter, and never waits for p->mu
-         * while holding its own GIL. */
-        PyThreadState *save = PyEval_SaveThread();
-        pthread_mutex_lock(&p->mu);
-        if (w->interp != NULL && atomic_load(&w->busy)) {
-            PyThreadState *helper = PyThreadState_New(w->interp);
-            if (helper != NULL) {
-                (void)PyThreadState_Swap(helper);
-                n += PyThreadState_SetAsyncExc(w->ident, PyExc_SystemExit);
-                PyThreadState_Clear(helper);
-                PyThreadState_DeleteCurrent();
-            }
+        interrupt_req *r = MG_RAW_MALLOC(sizeof(*r));
+        if (r == NULL) {
+            break;
         }
-        pthread_mutex_unlock(&p->mu);
-        PyEval_RestoreThread(save);
+        r->w = w;
+        r->interp = w->interp;
+        r->seq = atomic_load(&w->task_seq);
+        pthread_t th;
+        w->interrupters++;
+        if (pthread_create(&th, NULL, interrupt_main, r) != 0) {
+            w->interrupters--;
+            MG_RAW_FREE(r);
+            break;
+        }
+        pthread_detach(th);
+        n++;
     }
-    (void)owner;
+    pthread_mutex_unlock(&p->mu);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     return n;
+}
+
+void
+mg_pool_orphan(mg_pool *p)
+{
+    mg_taskq_close(&p->q);
+    pthread_mutex_lock(&p->mu);
+    p->orphaned = 1;
+    pthread_mutex_unlock(&p->mu);
+}
+
+int
+mg_pool_on_worker_thread(mg_pool *p)
+{
+    pthread_t me = pthread_self();
+    int found = 0;
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < p->nworkers; i++) {
+        if (p->workers[i].status != MG_WORKER_NEW
+            && pthread_equal(p->workers[i].thread, me)) {
+            found = 1;
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    return found;
 }
 
 void

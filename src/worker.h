@@ -26,6 +26,9 @@ typedef struct mg_worker {
      * an interrupter holding pool->mu never races with teardown. */
     PyInterpreterState *interp;
     atomic_int busy;           /* 1 while running a task */
+    atomic_uint task_seq;      /* bumped before each task starts */
+    int interrupters;          /* under pool->mu: helper threads holding a
+                                  thread state of interp (see interrupt) */
     PyThreadState *owner_ts;   /* owned; tstate of the submitting
                                   interpreter, bound to this thread */
     long tasks_done;           /* since the interpreter was created */
@@ -37,12 +40,16 @@ struct mg_pool {
     pthread_mutex_t mu;        /* worker status, broken_msg */
     pthread_cond_t cv;         /* signalled when a worker starts or exits */
     int nworkers;
+    int nworkers_started;      /* threads created; < nworkers only when
+                                  starting failed */
     mg_worker *workers;        /* owned array */
     int nexited;               /* under mu */
     int nready;                /* under mu: interpreters set up at least once */
     int ncreated;              /* under mu: created (or failed) and imported
                                   the core, counted once per creation */
     atomic_int broken;
+    int orphaned;              /* under mu: the owner object is gone; the
+                                  last worker to exit frees the pool */
     char broken_msg[1024];     /* under mu, set once */
     atomic_uint_fast64_t completed; /* bumped after each completion */
     /* Submitting ("owner") interpreter. Only touched with its GIL held. */
@@ -66,9 +73,16 @@ mg_pool *mg_pool_start(mg_state *st, int nworkers, PyObject *sys_path,
  * with the GIL released and Ctrl-C honoured. 1 when all exited, 0 on
  * timeout, -1 with an exception (KeyboardInterrupt). */
 int mg_pool_join(mg_pool *p, int64_t timeout_ns);
-/* Raises SystemExit in every worker that is running a task. Owner GIL
- * held. Returns how many were interrupted. */
+/* Asks for SystemExit in every worker that is running a task, from helper
+ * threads, so the caller never waits for a worker's GIL. Returns how many
+ * requests were started. */
 int mg_pool_interrupt(mg_pool *p);
+/* The owner object is being freed on one of the pool's own worker threads
+ * (a done-callback dropped the last reference): close the queue and let
+ * the last worker to exit free the pool. */
+void mg_pool_orphan(mg_pool *p);
+/* 1 if the calling thread is one of p's workers. */
+int mg_pool_on_worker_thread(mg_pool *p);
 /* Frees the pool; every thread must have been joined. */
 void mg_pool_free(mg_pool *p);
 

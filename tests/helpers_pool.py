@@ -116,3 +116,23 @@ def write_file(path, text):
     with open(path, "w") as f:
         f.write(text)
     return path
+
+
+def c_bound(n):
+    """Runs in C (holding the GIL) for a while, then in Python bytecode
+    (where an interrupt can fire) for a while longer."""
+    total = sum(range(n))
+    for i in range(n // 10):
+        total += i
+    return total
+
+
+def mg_thread_names():
+    names = []
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/comm") as f:
+                names.append(f.read().strip())
+        except OSError:
+            pass
+    return [n for n in names if n.startswith("mg-")]

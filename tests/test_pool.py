@@ -566,3 +566,40 @@ def test_pending_tasks_fail_when_the_pool_breaks(tmp_path):
         assert [f.result(timeout=30) for f in futs] == [0, 1, 4]
     finally:
         p.shutdown()
+
+
+def test_pool_kept_alive_only_by_a_future_ends_cleanly_at_exit():
+    r = run_script("""
+        import multigil, helpers_pool as h
+        fut = multigil.Pool(2).submit(h.sleep_then, 0.1, "done")
+        print(fut.result())
+    """, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "done"
+    assert "Fatal" not in r.stderr and "remaining" not in r.stderr
+
+
+def test_pool_freed_by_its_own_worker_does_not_hang():
+    """The last reference to a pool dies in the worker that completes its
+    last future: the workers still end, and nothing waits for itself."""
+    import time
+    p = multigil.Pool(1, name="orphan")
+    p.submit(h.sleep_then, 0.2, 1)
+    del p
+    deadline = time.monotonic() + 30
+    while [n for n in h.mg_thread_names() if n.startswith("mg-orphan")]:
+        assert time.monotonic() < deadline, "orphaned worker never exited"
+        time.sleep(0.02)
+
+
+def test_interrupt_does_not_wait_for_a_task_stuck_in_c():
+    with multigil.Pool(1) as p:
+        f = p.submit(h.c_bound, 60_000_000)
+        # running() turns true a moment before the worker counts as busy
+        while p._c.interrupt() == 0:
+            assert not f.done()
+        # interrupt() returned while the task is still inside sum()
+        assert not f.done()
+        with pytest.raises(SystemExit):
+            f.result(timeout=120)
+        assert p.submit(h.square, 4).result(timeout=30) == 16
