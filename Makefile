@@ -1,6 +1,10 @@
 # multigil build. `make` builds multigil/_core for $(PYTHON); `make test-all`
 # builds and tests every CPython >= 3.12 that scripts/pythons.sh finds.
-PYTHON  ?= python3
+# Default: the newest CPython >= 3.12 on this machine (the plain python3 may
+# be older); override with `make PYTHON=python3.13 ...`.
+ifeq ($(origin PYTHON),undefined)
+PYTHON  := $(or $(shell scripts/pythons.sh | tail -n 1),python3)
+endif
 EXT     := $(shell $(PYTHON) -c 'import sysconfig as s; print(s.get_config_var("EXT_SUFFIX"))')
 PYINC   := $(shell $(PYTHON) -c 'import sysconfig as s; print(s.get_paths()["include"])')
 # TAG is e.g. .cpython-313-x86_64-linux-gnu: one object folder per Python.
