@@ -31,6 +31,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     col = random_column(args.n)
     with mg.Pool(args.workers) as pool:
+        # Warm the workers (interpreters, imports, caches): time the work only.
+        pool.broadcast(kernels.stats, col[:1])
         t0 = time.perf_counter()
         parts = list(pool.map(kernels.stats, col.split(4 * args.workers)))
         merged = kernels.combine_stats(parts)

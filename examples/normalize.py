@@ -32,6 +32,8 @@ def main(argv=None):
     x = random_column(args.n)
     original = x[:: max(1, args.n // 1000)].copy()  # a sample to verify
     with mg.Pool(args.workers) as pool:
+        # Warm the workers (interpreters, imports, caches): time the work only.
+        pool.broadcast(kernels.stats, x[:1])
         t0 = time.perf_counter()
         chunks = x.split(args.workers)
         st = kernels.combine_stats(pool.map(kernels.stats, chunks))
