@@ -23,7 +23,7 @@ from . import _core
 _core._pool_types()
 from ._core import BrokenPool, NotShareableError  # noqa: E402
 
-__all__ = ["Pool"]
+__all__ = ["Pool", "BrokenPool", "NotShareableError"]
 
 # Spin this long (microseconds) before sleeping, in workers waiting for
 # tasks and in callers waiting for a result: a thread wake-up costs tens of
