@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 
 import pytest
 
@@ -411,11 +412,12 @@ def test_exit_with_idle_pool_is_clean():
 
 def test_ctrl_c_interrupts_the_wait_and_exit_is_clean():
     import signal
-    import time
     code = """
-        import multigil, helpers_pool as h, sys
+        import atexit, multigil, helpers_pool as h, sys
         p = multigil.Pool(1)
         f = p.submit(h.busy, 60)
+        # Registered after the pool: runs just before the pool's exit hook.
+        atexit.register(print, "exit hook next", flush=True)
         print("waiting", flush=True)
         try:
             f.result()
@@ -428,17 +430,23 @@ def test_ctrl_c_interrupts_the_wait_and_exit_is_clean():
     proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env)
-    assert proc.stdout.readline().strip() == "waiting"
-    time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    line = proc.stdout.readline().strip()
-    # The wait ended while the 60 s task was still running.
-    assert line == "interrupted; task done: False"
-    # At exit the pool waits for the running task; a second Ctrl-C makes
-    # it interrupt the task, and the process ends cleanly.
-    time.sleep(0.3)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
+    try:
+        assert proc.stdout.readline().strip() == "waiting"
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        # The wait ended while the 60 s task was still running.
+        assert proc.stdout.readline().strip() == \
+            "interrupted; task done: False"
+        # At exit the pool waits for the running task; a second Ctrl-C
+        # makes it cancel and interrupt the task, and the process ends.
+        assert proc.stdout.readline().strip() == "exit hook next"
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     assert "KeyboardInterrupt" in err
     assert "Fatal Python error" not in err and "Segmentation" not in err
     assert proc.returncode in (1, -signal.SIGINT, 130)
@@ -582,7 +590,6 @@ def test_pool_kept_alive_only_by_a_future_ends_cleanly_at_exit():
 def test_pool_freed_by_its_own_worker_does_not_hang():
     """The last reference to a pool dies in the worker that completes its
     last future: the workers still end, and nothing waits for itself."""
-    import time
     p = multigil.Pool(1, name="orphan")
     p.submit(h.sleep_then, 0.2, 1)
     del p
