@@ -81,9 +81,14 @@ PYLIBDIR   := $(shell $(PYTHON) -c 'import sysconfig as s; print(s.get_config_va
 PYLDVER    := $(shell $(PYTHON) -c 'import sysconfig as s; print(s.get_config_var("LDVERSION"))')
 FUZZ_OBJS  := $(SRCS:src/%.c=$(FUZZDIR)/%.o)
 
-.PHONY: fuzz fuzz-build fuzz-corpus
+.PHONY: fuzz fuzz-build fuzz-corpus fuzz-deps
 
-$(FUZZDIR)/%.o: src/%.c $(HDRS)
+# clang and its libFuzzer runtime come from Debian.
+fuzz-deps:
+	@command -v $(FUZZ_CC) >/dev/null 2>&1 || { apt-get update -qq && \
+	  apt-get install -y -qq clang libclang-rt-14-dev >/dev/null; }
+
+$(FUZZDIR)/%.o: src/%.c $(HDRS) | fuzz-deps
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(REQ) $(FUZZ_SAN) -c -o $@ $<
 
