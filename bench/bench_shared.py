@@ -15,10 +15,8 @@ against process-based parallelism, side by side, as a table of ratios.
    2 plain C threads doing the same two in-place passes (sub, then div;
    the mean and std are computed once before timing).
 
-Until the codec carries SharedArray handles (multigil._core.dumps), arrays
-reach workers as parked handles (multigil._core._shared_park: an integer id
-the worker turns back into a view; same zero-copy path, one extra mutex
-round trip). Rows say which path they used.
+Arrays reach workers as handles (a block reference and a view
+description, never the data).
 No timing here is asserted anywhere; tests never time things.
 """
 import argparse
@@ -35,7 +33,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
 import multigil as mg  # noqa: E402
 from multigil import _core, kernels  # noqa: E402
 
-import _shared_tasks as tasks  # noqa: E402
 
 def best(fn, repeat=3):
     times = []
@@ -44,21 +41,6 @@ def best(fn, repeat=3):
         fn()
         times.append(time.perf_counter() - t0)
     return min(times)
-
-
-def handles():
-    return hasattr(_core, "dumps")
-
-
-PATH = "handles" if handles() else "parked"
-
-
-def call(pool, fn, task, view, *args):
-    """Submit fn(view, *args) with a real handle, or task(parked id) until
-    the codec carries handles."""
-    if handles():
-        return pool.submit(fn, view, *args)
-    return pool.submit(task, _core._shared_park(view), *args)
 
 
 def _normalize_view(view, mean, std):
@@ -78,10 +60,10 @@ def section_handoff(a, proc_n, out):
     n = len(a)
     gb = a.nbytes / 1e9
     with mg.Pool(1) as pool:
-        call(pool, len, tasks.length, a).result()
-        t_arr = best(lambda: call(pool, len, tasks.length, a).result(), 20)
+        pool.submit(len, a).result()
+        t_arr = best(lambda: pool.submit(len, a).result(), 20)
         t_int = best(lambda: pool.submit(abs, 1).result(), 20)
-    out.append(("hand-off", f"multigil ({PATH}): {gb:.1f} GB array -> task",
+    out.append(("hand-off", f"multigil (handles): {gb:.1f} GB array -> task",
                 f"{t_arr * 1e6:.0f} us", f"{t_arr / t_int:.2f}x a small int"))
     small = mg.SharedArray(proc_n)
     payload = bytes(small)
@@ -114,17 +96,17 @@ def section_sum(a, out):
     parts = a.split(2)
 
     def workers_sum(pool):
-        futs = [call(pool, kernels.sum, tasks.sum_, p) for p in parts]
+        futs = [pool.submit(kernels.sum, p) for p in parts]
         return math.fsum(f.result() for f in futs)
     with mg.Pool(2) as pool:
         workers_sum(pool)
         t_w2 = best(lambda: workers_sum(pool))
-    out.append(("sum", f"2 workers ({PATH})", f"{gb / t_w2:.1f} GB/s",
+    out.append(("sum", "2 workers (handles)", f"{gb / t_w2:.1f} GB/s",
                 f"{t_c2 / t_w2:.2f} of 2 C threads (target >= 0.90)"))
 
 
 def _apply_workers(pool, chunks, mean, std):
-    futs = [call(pool, _normalize_view, tasks.normalize, c, mean, std)
+    futs = [pool.submit(_normalize_view, c, mean, std)
             for c in chunks]
     for f in futs:
         f.result()
@@ -148,9 +130,9 @@ def section_normalize(a, out):
             chunks = a.split(k)
             _apply_workers(pool, chunks, mean, std)
             times[k] = best(lambda: _apply_workers(pool, chunks, mean, std))
-    out.append(("normalize", f"1 worker ({PATH})",
+    out.append(("normalize", "1 worker (handles)",
                 f"{times[1] * 1e3:.0f} ms", ""))
-    out.append(("normalize", f"2 workers ({PATH})", f"{times[2] * 1e3:.0f} ms",
+    out.append(("normalize", "2 workers (handles)", f"{times[2] * 1e3:.0f} ms",
                 f"{times[1] / times[2]:.2f}x 1 worker (target >= 1.6), "
                 f"{t_c2 / times[2]:.2f} of 2 C threads (target >= 0.90)"))
 

@@ -8,22 +8,6 @@
 
 #include <stdarg.h>
 
-const char *
-mg_err_name(mg_err err)
-{
-    switch (err) {
-    case MG_OK: return "MG_OK";
-    case MG_ENOMEM: return "MG_ENOMEM";
-    case MG_ECLOSED: return "MG_ECLOSED";
-    case MG_ETIMEDOUT: return "MG_ETIMEDOUT";
-    case MG_ESYS: return "MG_ESYS";
-    case MG_ECORRUPT: return "MG_ECORRUPT";
-    case MG_ETOOBIG: return "MG_ETOOBIG";
-    case MG_EBROKEN: return "MG_EBROKEN";
-    }
-    return "unknown";
-}
-
 PyObject *
 mg_raise(mg_state *st, mg_err err, const char *fmt, ...)
 {

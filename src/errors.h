@@ -6,7 +6,6 @@
 /* Raise the exception for err, with a printf-style context message.
  * Always returns NULL. */
 PyObject *mg_raise(mg_state *st, mg_err err, const char *fmt, ...);
-const char *mg_err_name(mg_err err);
 /* Creates multigil.BrokenPool on first use (see errors.c); -1 on error. */
 int mg_errors_ensure_broken_pool(PyObject *mod, mg_state *st);
 

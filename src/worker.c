@@ -580,11 +580,6 @@ worker_main(void *arg)
                            "deliver results (out of memory)");
         goto exit;
     }
-    pthread_mutex_lock(&p->mu);
-    p->nready++;
-    pthread_cond_broadcast(&p->cv);
-    pthread_mutex_unlock(&p->mu);
-
     for (;;) {
         mg_task *t = mg_taskq_pop(&p->q, w->index, p->spin_ns);
         if (t == NULL) {

@@ -44,7 +44,6 @@ struct mg_pool {
                                   starting failed */
     mg_worker *workers;        /* owned array */
     int nexited;               /* under mu */
-    int nready;                /* under mu: interpreters set up at least once */
     int ncreated;              /* under mu: created (or failed) and imported
                                   the core, counted once per creation */
     atomic_int broken;
