@@ -8,7 +8,6 @@ and checks the result against the serial computation.
 
     python examples/global_mean.py [--n 10000000] [--workers 2]
 """
-import argparse
 import math
 import os
 import sys
@@ -19,16 +18,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import multigil as mg  # noqa: E402
 from multigil import kernels  # noqa: E402
 
-from _data import random_column  # noqa: E402
+from _data import parse_args, random_column  # noqa: E402
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--n", type=int,
-                   default=int(os.environ.get("MULTIGIL_EXAMPLE_N",
-                                              10_000_000)))
-    p.add_argument("--workers", type=int, default=2)
-    args = p.parse_args(argv)
+    args = parse_args(__doc__, argv)
     col = random_column(args.n)
     with mg.Pool(args.workers) as pool:
         # Warm the workers (interpreters, imports, caches): time the work only.

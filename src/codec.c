@@ -728,13 +728,10 @@ enc_pickle(mg_enc *e, PyObject *obj)
         PyErr_SetString(PyExc_SystemError, "pickle did not return bytes");
         return -1;
     }
-    uint64_t mac = mg_codec_mac(
-        (const unsigned char *)PyBytes_AS_STRING(data),
-        (size_t)PyBytes_GET_SIZE(data));
-    int rc = enc_raw(e, TAG_PICKLE, PyBytes_AS_STRING(data),
-                     PyBytes_GET_SIZE(data));
+    unsigned char tag = TAG_PICKLE;
+    int rc = mg_enc_bytes(e, &tag, 1);
     if (rc == 0) {
-        rc = mg_enc_bytes(e, &mac, 8);
+        rc = mg_enc_signed(e, data);
     }
     Py_DECREF(data);
     return rc;
@@ -1270,31 +1267,51 @@ done:
     return v;
 }
 
+int
+mg_enc_signed(mg_enc *e, PyObject *data)
+{
+    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(data);
+    size_t n = (size_t)PyBytes_GET_SIZE(data);
+    uint64_t mac = mg_codec_mac(p, n);
+    if (mg_enc_varint(e, (uint64_t)n) < 0 || mg_enc_bytes(e, p, n) < 0) {
+        return -1;
+    }
+    return mg_enc_bytes(e, &mac, 8);
+}
+
+int
+mg_dec_signed(mg_dec *d, const char *what, const unsigned char **p,
+              Py_ssize_t *n)
+{
+    if (mg_dec_count(d, n, 1, what) < 0
+        || mg_dec_need(d, (size_t)*n + 8, what) < 0) {
+        return -1;
+    }
+    uint64_t mac;
+    memcpy(&mac, d->p + *n, 8);
+    if (mac != mg_codec_mac(d->p, (size_t)*n)) {
+        mg_dec_corrupt(d, "%s fails its integrity check (it only loads in "
+                          "the process that encoded it)", what);
+        return -1;
+    }
+    *p = d->p;
+    d->p += *n + 8;
+    return 0;
+}
+
 static PyObject *
 dec_pickle(mg_dec *d)
 {
+    const unsigned char *data;
     Py_ssize_t n;
-    if (mg_dec_count(d, &n, 1, "a pickled value") < 0) {
+    if (mg_dec_signed(d, "a pickled value", &data, &n) < 0
+        || load_pickle(d->st) < 0) {
         return NULL;
     }
-    uint64_t mac;
-    if (mg_dec_need(d, (size_t)n + 8, "a pickled value") < 0) {
-        return NULL;
-    }
-    memcpy(&mac, d->p + n, 8);
-    if (mac != mg_codec_mac(d->p, (size_t)n)) {
-        return mg_dec_corrupt(d, "a pickled value fails its integrity check "
-                                 "(pickles only load in the process that "
-                                 "encoded them)");
-    }
-    if (load_pickle(d->st) < 0) {
-        return NULL;
-    }
-    PyObject *view = PyMemoryView_FromMemory((char *)d->p, n, PyBUF_READ);
+    PyObject *view = PyMemoryView_FromMemory((char *)data, n, PyBUF_READ);
     if (view == NULL) {
         return NULL;
     }
-    d->p += n + 8;
     PyObject *v = use_handle_pickler(d->st, d->in)
                       ? unpickle_with_handles(d, view)
                       : PyObject_CallOneArg(d->st->pickle_loads, view);

@@ -100,6 +100,14 @@ int mg_enc_not_shareable(mg_enc *e, PyObject *obj, const char *why);
 /* SipHash-2-4 of p[0:n] under this process's random key: the MAC that
  * guards pickles and marshalled code in a message. */
 uint64_t mg_codec_mac(const unsigned char *p, size_t n);
+/* A signed payload: varint length, the bytes of data (a bytes object),
+ * then their 8-byte MAC. */
+int mg_enc_signed(mg_enc *e, PyObject *data);
+/* Reads a signed payload and checks its MAC; *p and *n give the bytes
+ * (inside the message). what names it in errors. -1 with ValueError on a
+ * truncated payload or a bad MAC. */
+int mg_dec_signed(mg_dec *d, const char *what, const unsigned char **p,
+                  Py_ssize_t *n);
 
 /* ---- readers (codec.c); NULL / -1 with ValueError on bad input ---- */
 int mg_dec_need(mg_dec *d, size_t n, const char *what);

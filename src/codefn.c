@@ -469,12 +469,7 @@ enc_fncode_body(mg_enc *e, PyObject *fn)
     if (module == NULL || !PyUnicode_CheckExact(module)) {
         module = Py_None;
     }
-    uint64_t mac = mg_codec_mac((const unsigned char *)PyBytes_AS_STRING(data),
-                            (size_t)PyBytes_GET_SIZE(data));
-    if (mg_enc_varint(e, (uint64_t)PyBytes_GET_SIZE(data)) < 0
-        || mg_enc_bytes(e, PyBytes_AS_STRING(data),
-                        (size_t)PyBytes_GET_SIZE(data)) < 0
-        || mg_enc_bytes(e, &mac, 8) < 0
+    if (mg_enc_signed(e, data) < 0
         || mg_enc_varint(e, (uint64_t)ns) < 0
         || mg_enc_varint(e, (uint64_t)PyTuple_GET_SIZE(freevars)) < 0
         || mg_enc_str(e, name) < 0 || mg_enc_str(e, qualname) < 0
@@ -830,23 +825,12 @@ dec_namespace(mg_dec *d, uint64_t ns, PyObject *module)
 static PyObject *
 dec_code(mg_dec *d)
 {
+    const unsigned char *p;
     Py_ssize_t n;
-    if (mg_dec_count(d, &n, 1, "marshalled code") < 0) {
+    if (mg_dec_signed(d, "function code", &p, &n) < 0) {
         return NULL;
     }
-    uint64_t mac;
-    if (mg_dec_need(d, (size_t)n + 8, "marshalled code") < 0) {
-        return NULL;
-    }
-    const char *p = (const char *)d->p;
-    memcpy(&mac, d->p + n, 8);
-    d->p += n + 8;
-    if (mac != mg_codec_mac((const unsigned char *)p, (size_t)n)) {
-        return mg_dec_corrupt(d, "function code fails its integrity check "
-                                 "(code only loads in the process that "
-                                 "encoded it)");
-    }
-    PyObject *code = PyMarshal_ReadObjectFromString(p, n);
+    PyObject *code = PyMarshal_ReadObjectFromString((const char *)p, n);
     if (code != NULL && !PyCode_Check(code)) {
         Py_DECREF(code);
         return mg_dec_corrupt(d, "a function record holds no code");

@@ -354,23 +354,13 @@ Pool_spin(MgPoolObject *self, PyObject *unused)
     mg_pool *p = self->pool;
     /* Read before releasing the GIL: a completion needs our GIL, so the
      * counter cannot move between the caller's check and this read. */
-    uint_fast64_t seen = atomic_load(&p->completed);
+    size_t seen = atomic_load(&p->completed);
     int64_t spin_ns = p->spin_ns;
     if (spin_ns <= 0) {
         Py_RETURN_NONE;
     }
     Py_BEGIN_ALLOW_THREADS
-    int64_t until = mg_monotonic_ns() + spin_ns;
-    unsigned n = 0;
-    while (atomic_load_explicit(&p->completed, memory_order_acquire)
-           == seen) {
-        if ((++n & 63) == 0 && mg_monotonic_ns() > until) {
-            break;
-        }
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
-    }
+    mg_spin_while_equal(&p->completed, seen, spin_ns);
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
 }
@@ -399,7 +389,7 @@ static PyObject *
 Pool_get_completed(MgPoolObject *self, void *closure)
 {
     (void)closure;
-    return PyLong_FromUnsignedLongLong(atomic_load(&self->pool->completed));
+    return PyLong_FromSize_t(atomic_load(&self->pool->completed));
 }
 
 static PyObject *

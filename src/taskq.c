@@ -28,6 +28,19 @@ mg_monotonic_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+void
+mg_spin_while_equal(atomic_size_t *word, size_t seen, int64_t spin_ns)
+{
+    int64_t until = mg_monotonic_ns() + spin_ns;
+    unsigned n = 0;
+    while (atomic_load_explicit(word, memory_order_acquire) == seen) {
+        cpu_relax();
+        if ((++n & 63) == 0 && mg_monotonic_ns() > until) {
+            break;
+        }
+    }
+}
+
 mg_task *
 mg_task_new(mg_task_kind kind, int target)
 {
@@ -153,17 +166,10 @@ taskq_take_locked(mg_taskq *q, int worker)
 mg_task *
 mg_taskq_pop(mg_taskq *q, int worker, int64_t spin_ns)
 {
-    if (spin_ns > 0 && atomic_load(&q->nqueued) == 0) {
-        int64_t until = mg_monotonic_ns() + spin_ns;
-        unsigned n = 0;
+    if (spin_ns > 0 && atomic_load(&q->nqueued) == 0
+        && !atomic_load(&q->closed)) {
         atomic_fetch_add(&q->nspinning, 1);
-        while (atomic_load_explicit(&q->nqueued, memory_order_acquire) == 0
-               && !atomic_load(&q->closed)) {
-            cpu_relax();
-            if ((++n & 63) == 0 && mg_monotonic_ns() > until) {
-                break;
-            }
-        }
+        mg_spin_while_equal(&q->nqueued, 0, spin_ns);
         atomic_fetch_sub(&q->nspinning, 1);
     }
     mg_task *t;

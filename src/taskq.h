@@ -61,4 +61,7 @@ mg_task *mg_taskq_drain(mg_taskq *q);
 
 int64_t mg_monotonic_ns(void);
 
+/* Spins (no GIL held) for up to spin_ns while *word == seen. */
+void mg_spin_while_equal(atomic_size_t *word, size_t seen, int64_t spin_ns);
+
 #endif

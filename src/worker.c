@@ -60,30 +60,39 @@ signal_created(mg_pool *p)
 
 /* ---- inside the worker interpreter (its GIL held) ---- */
 
-/* Writes "Type: message" of the current exception into buf and clears it. */
+/* traceback.format_exception(exc) joined into one str, or NULL with an
+ * exception set. */
+static PyObject *
+format_traceback(PyObject *exc)
+{
+    PyObject *tbmod = PyImport_ImportModule("traceback");
+    if (tbmod == NULL) {
+        return NULL;
+    }
+    PyObject *lines = PyObject_CallMethod(tbmod, "format_exception", "(O)",
+                                          exc);
+    Py_DECREF(tbmod);
+    if (lines == NULL) {
+        return NULL;
+    }
+    PyObject *empty = PyUnicode_FromString("");
+    PyObject *text = empty ? PyUnicode_Join(empty, lines) : NULL;
+    Py_XDECREF(empty);
+    Py_DECREF(lines);
+    return text;
+}
+
+/* Writes the formatted traceback of the current exception into buf and
+ * clears it. */
 static void
 format_current_exception(char *buf, size_t size)
 {
     PyObject *exc = PyErr_GetRaisedException();
-    PyObject *text = NULL;
-    PyObject *tb = PyImport_ImportModule("traceback");
-    if (tb != NULL && exc != NULL) {
-        PyObject *lines =
-            PyObject_CallMethod(tb, "format_exception", "(O)", exc);
-        if (lines != NULL) {
-            PyObject *empty = PyUnicode_FromString("");
-            if (empty != NULL) {
-                text = PyUnicode_Join(empty, lines);
-                Py_DECREF(empty);
-            }
-            Py_DECREF(lines);
-        }
-    }
+    PyObject *text = exc ? format_traceback(exc) : NULL;
     const char *s = text ? PyUnicode_AsUTF8(text) : NULL;
     PyErr_Clear();
     snprintf(buf, size, "%s", s ? s : "unknown error");
     Py_XDECREF(text);
-    Py_XDECREF(tb);
     Py_XDECREF(exc);
 }
 
@@ -91,21 +100,8 @@ format_current_exception(char *buf, size_t size)
 static PyObject *
 exception_info(PyObject *exc)
 {
-    PyObject *tbmod = NULL, *lines = NULL, *empty = NULL, *text = NULL;
     PyObject *name = NULL, *msg = NULL, *info = NULL;
-    tbmod = PyImport_ImportModule("traceback");
-    if (tbmod == NULL) {
-        goto done;
-    }
-    lines = PyObject_CallMethod(tbmod, "format_exception", "(O)", exc);
-    if (lines == NULL) {
-        goto done;
-    }
-    empty = PyUnicode_FromString("");
-    if (empty == NULL) {
-        goto done;
-    }
-    text = PyUnicode_Join(empty, lines);
+    PyObject *text = format_traceback(exc);
     if (text == NULL) {
         goto done;
     }
@@ -119,9 +115,6 @@ exception_info(PyObject *exc)
     }
     info = PyTuple_Pack(4, exc, name, msg, text);
 done:
-    Py_XDECREF(tbmod);
-    Py_XDECREF(lines);
-    Py_XDECREF(empty);
     Py_XDECREF(text);
     Py_XDECREF(name);
     Py_XDECREF(msg);
@@ -606,7 +599,9 @@ worker_main(void *arg)
          * arrived too late to fire in this one is dropped, not left to
          * fire in the next. */
         atomic_store(&w->busy, 0);
-        (void)PyThreadState_SetAsyncExc(w->ident, NULL);
+        if (atomic_exchange(&w->interrupt_sent, 0)) {
+            (void)PyThreadState_SetAsyncExc(w->ident, NULL);
+        }
         (void)PyEval_SaveThread();
         PyEval_RestoreThread(w->owner_ts);
         owner_complete(p->owner_st, t, s, &result);
@@ -864,7 +859,9 @@ interrupt_main(void *arg)
     if (helper != NULL) {
         PyEval_RestoreThread(helper);
         if (atomic_load(&w->busy) && atomic_load(&w->task_seq) == r->seq) {
-            (void)PyThreadState_SetAsyncExc(w->ident, PyExc_SystemExit);
+            if (PyThreadState_SetAsyncExc(w->ident, PyExc_SystemExit) > 0) {
+                atomic_store(&w->interrupt_sent, 1);
+            }
         }
         PyThreadState_Clear(helper);
         PyThreadState_DeleteCurrent();

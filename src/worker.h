@@ -27,6 +27,7 @@ typedef struct mg_worker {
     PyInterpreterState *interp;
     atomic_int busy;           /* 1 while running a task */
     atomic_uint task_seq;      /* bumped before each task starts */
+    atomic_int interrupt_sent; /* an interrupter raised in this thread */
     int interrupters;          /* under pool->mu: helper threads holding a
                                   thread state of interp (see interrupt) */
     PyThreadState *owner_ts;   /* owned; tstate of the submitting
@@ -50,7 +51,7 @@ struct mg_pool {
     int orphaned;              /* under mu: the owner object is gone; the
                                   last worker to exit frees the pool */
     char broken_msg[1024];     /* under mu, set once */
-    atomic_uint_fast64_t completed; /* bumped after each completion */
+    atomic_size_t completed;   /* bumped after each completion */
     /* Submitting ("owner") interpreter. Only touched with its GIL held. */
     PyInterpreterState *owner_interp;
     mg_state *owner_st;        /* kept alive by the Pool object's type */
