@@ -9,15 +9,18 @@ EXT     := $(shell $(PYTHON) -c 'import sysconfig as s; print(s.get_config_var("
 PYINC   := $(shell $(PYTHON) -c 'import sysconfig as s; print(s.get_paths()["include"])')
 # TAG is e.g. .cpython-313-x86_64-linux-gnu: one object folder per Python.
 TAG     := $(basename $(EXT))
-SRCS    := $(sort $(wildcard src/*.c))
-HDRS    := $(wildcard src/*.h)
+# src/base: pure C (no Python.h); src/py: the Python-object layer.
+BASE_SRCS := $(sort $(wildcard src/base/*.c))
+PY_SRCS := $(sort $(wildcard src/py/*.c))
+SRCS    := $(BASE_SRCS) $(PY_SRCS)
+HDRS    := $(wildcard src/base/*.h src/py/*.h)
 VARIANT ?= release
 OBJDIR  := build/obj$(TAG)-$(VARIANT)
 OBJS    := $(SRCS:src/%.c=$(OBJDIR)/%.o)
 TARGET  := multigil/_core$(EXT)
 # CFLAGS is the user's to override; required flags live in REQ.
 CFLAGS  ?= -O2 -g
-REQ     := -std=gnu11 -fPIC -fvisibility=hidden -Isrc -I$(PYINC) \
+REQ     := -std=gnu11 -fPIC -fvisibility=hidden -Isrc/base -Isrc/py -I$(PYINC) \
            -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes -Wshadow -Werror
 SANFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 VENV    ?= build/venv$(TAG)

@@ -7,7 +7,7 @@ import re
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SOURCES = sorted(glob.glob(os.path.join(ROOT, "src", "*.c")))
+SOURCES = sorted(glob.glob(os.path.join(ROOT, "src", "*", "*.c")))
 
 
 def read(path):
@@ -57,3 +57,17 @@ def test_no_return_while_a_mutex_is_held(path):
         elif held and re.search(r"\breturn\b", line):
             pytest.fail(f"{os.path.basename(path)}:{n}: return while a "
                         f"mutex is held")
+
+
+BASE_SOURCES = sorted(glob.glob(os.path.join(ROOT, "src", "base", "*.[ch]")))
+
+
+@pytest.mark.parametrize("path", BASE_SOURCES, ids=os.path.basename)
+def test_base_layer_is_pure_c(path):
+    """src/base never includes Python.h, directly or through src/py."""
+    src = read(path)
+    includes = re.findall(r'^#include\s+[<"]([^>"]+)[>"]', src, re.M)
+    for inc in includes:
+        assert inc != "Python.h", f"{os.path.basename(path)} includes Python.h"
+        assert not os.path.exists(os.path.join(ROOT, "src", "py", inc)), \
+            f"{os.path.basename(path)} includes {inc} from src/py"

@@ -2,7 +2,7 @@
  *
  * Never calls the Python C API that needs a thread state.
  */
-#include "core.h"
+#include "base.h"
 #include "buf.h"
 
 #include <string.h>

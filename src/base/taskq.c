@@ -7,7 +7,7 @@
  * Locking: q->mu protects head, tail and nsleeping; no function returns
  * with q->mu held.
  */
-#include "core.h"
+#include "base.h"
 #include "taskq.h"
 
 #include <string.h>

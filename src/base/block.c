@@ -3,7 +3,7 @@
  * Never calls the Python C API that needs a thread state: a block may be
  * released by any thread, with or without an interpreter attached.
  */
-#include "core.h"
+#include "base.h"
 #include "block.h"
 
 #include <stdlib.h>

@@ -20,24 +20,8 @@
 #define MG_PY313 (PY_VERSION_HEX >= 0x030D0000)
 #define MG_PY314 (PY_VERSION_HEX >= 0x030E0000)
 
-/* Memory that may be freed by another thread or interpreter. Never use
- * PyMem_Malloc/PyObject_Malloc for it: those are per-interpreter. */
-#define MG_RAW_MALLOC(n) PyMem_RawMalloc(n)
-#define MG_RAW_CALLOC(n, s) PyMem_RawCalloc((n), (s))
-#define MG_RAW_REALLOC(p, n) PyMem_RawRealloc((p), (n))
-#define MG_RAW_FREE(p) PyMem_RawFree(p)
-
-/* Error codes of the C data layer (no Python API below the glue). */
-typedef enum mg_err {
-    MG_OK = 0,
-    MG_ENOMEM = -1,
-    MG_ECLOSED = -2,
-    MG_ETIMEDOUT = -3,
-    MG_ESYS = -4,
-    MG_ECORRUPT = -5,
-    MG_ETOOBIG = -6,
-    MG_EBROKEN = -7,
-} mg_err;
+/* Error codes and raw allocation come from the pure-C layer. */
+#include "base.h"
 
 /* Per-interpreter module state. Each concern keeps its own block of fields;
  * all are strong references owned by this interpreter's module. */
