@@ -13,7 +13,6 @@ import os
 import sys
 import threading
 import time
-import weakref
 from concurrent.futures import FIRST_COMPLETED, Executor, Future
 from concurrent.futures import _base
 from concurrent.futures import wait as _wait_futures
@@ -25,10 +24,30 @@ from ._core import BrokenPool, NotShareableError  # noqa: E402
 
 __all__ = ["Pool", "BrokenPool", "NotShareableError"]
 
-# Spin this long (microseconds) before sleeping, in workers waiting for
-# tasks and in callers waiting for a result: a thread wake-up costs tens of
-# microseconds on small virtual machines, a short spin often avoids it.
-_SPIN_US = float(os.environ.get("MULTIGIL_SPIN_US", "50"))
+_DEFAULT_SPIN_US = 50.0
+_MAX_SPIN_US = 100000.0
+
+
+def _spin_us_from_env():
+    """MULTIGIL_SPIN_US: how long (microseconds) workers waiting for tasks
+    and callers waiting for a result may spin before sleeping (a thread
+    wake-up costs tens of microseconds on small virtual machines; a short
+    spin often avoids it). A value that is not a finite number >= 0 is
+    ignored with a warning; values above 100 ms are capped."""
+    raw = os.environ.get("MULTIGIL_SPIN_US")
+    if raw is None:
+        return _DEFAULT_SPIN_US
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not (0.0 <= value < float("inf")):
+        import warnings
+        warnings.warn(f"MULTIGIL_SPIN_US={raw!r} is not a finite number "
+                      f">= 0; using {_DEFAULT_SPIN_US:g}", RuntimeWarning,
+                      stacklevel=3)
+        return _DEFAULT_SPIN_US
+    return min(value, _MAX_SPIN_US)
 # Auto-chunking: aim for this many chunks per worker, within these sizes.
 _CHUNKS_PER_WORKER = 4
 _MAX_AUTO_CHUNK = 8192
@@ -37,9 +56,10 @@ _MAX_AUTO_CHUNK = 8192
 _PEEK_PER_WORKER = 1024
 
 _pool_ids = itertools.count()
-_live_pools = weakref.WeakSet()
 _hooks_lock = threading.Lock()
 _hooks_installed = False
+# Set when this interpreter's exit hook starts: no new pools after it.
+_exiting = False
 
 
 class _Future(Future):
@@ -56,7 +76,14 @@ class _Future(Future):
         task = self._mg_task
         if task is not None and not self._mg_pool._c.cancel(task):
             return False
-        return super().cancel()
+        if not super().cancel():
+            return False
+        # No worker will ever take the task: tell wait() and as_completed()
+        # now, as an executor does when it skips a cancelled work item.
+        with self._condition:
+            if self._state == _base.CANCELLED:
+                self.set_running_or_notify_cancel()
+        return True
 
     def running(self):
         task = self._mg_task
@@ -177,15 +204,17 @@ class Pool(Executor):
                 raise ValueError("max_tasks_per_worker must be >= 1")
         self._name = name if name is not None else f"pool{next(_pool_ids)}"
         _install_hooks()
+        if _exiting:
+            raise RuntimeError("cannot create a Pool after interpreter "
+                               "shutdown has begun")
         self._shutdown_lock = threading.Lock()
         self._closed = False
         self._c = _core.Pool(n, _absolute_sys_path(), initializer, initargs,
-                             max_tasks_per_worker or 0, _SPIN_US,
+                             max_tasks_per_worker or 0, _spin_us_from_env(),
                              str(self._name))
-        _live_pools.add(self)
 
     def __repr__(self):
-        state = "closed" if self._closed else (
+        state = "closed" if self._c.closed else (
             "broken" if self._c.broken else "running")
         return (f"<multigil.Pool {self._name!r} workers={self.workers} "
                 f"{state}>")
@@ -319,6 +348,12 @@ class Pool(Executor):
         """Run fn(*args, **kwargs) once on every worker (to warm caches, set
         up state); returns the list of results, by worker index."""
         _check_function(fn)
+        if self._c.on_worker_thread():
+            raise RuntimeError(
+                "broadcast() cannot run on one of the pool's own workers "
+                "(a done-callback runs on the worker that completed the "
+                "future, and broadcast needs that worker too): call it "
+                "from another thread")
         futures = []
         for i in range(self.workers):
             f = _Future()
@@ -330,42 +365,95 @@ class Pool(Executor):
     def shutdown(self, wait=True, *, cancel_futures=False):
         """Stop accepting tasks. Queued tasks still run unless
         cancel_futures is true; with wait, return once every worker
-        interpreter has ended. Ctrl-C interrupts the wait."""
+        interpreter has ended (safe from several threads at once). Ctrl-C
+        interrupts the wait."""
         with self._shutdown_lock:
-            if not self._closed:
-                self._closed = True
-                for f in self._c.close(bool(cancel_futures)):
-                    Future.cancel(f)
-            elif cancel_futures:
-                for f in self._c.close(True):
-                    Future.cancel(f)
+            self._closed = True
+            cancelled = self._c.close(bool(cancel_futures))
+        for f in cancelled:
+            f.cancel()
         if wait:
             self._c.join(None)
 
-    def _shutdown_at_exit(self):
-        """Finish queued work like the stdlib executors do at exit; on
-        Ctrl-C cancel what is queued and interrupt what runs."""
+
+# ---- the exit path: every pool of this interpreter ends before it does ----
+
+_EXIT_NOTE_SECONDS = 5.0
+
+
+def _say(msg):
+    try:
+        print(f"multigil: {msg}", file=sys.stderr, flush=True)
+    except Exception:
+        pass
+
+
+def _unraisable(what, exc):
+    _say(f"exit hook: {what}: {exc!r} (going on with the other pools)")
+
+
+def _end_pools_at_exit():
+    """atexit hook: finish queued work, as the stdlib executors do, and end
+    every worker interpreter (orphaned pools included) before this
+    interpreter finalizes. A Ctrl-C while waiting cancels what is queued
+    and interrupts what runs; another Ctrl-C then exits at once without
+    finalizing (os._exit), since finalizing with worker interpreters alive
+    crashes CPython."""
+    global _exiting
+    _exiting = True
+    engines = _core._live_pools()
+    for e in engines:
         try:
-            self.shutdown(wait=True)
-            return
-        except KeyboardInterrupt:
-            pass
-        self.shutdown(wait=False, cancel_futures=True)
-        for _ in range(20):
-            self._c.interrupt()
-            if self._c.join(0.25):
+            e.close(False)
+        except Exception as exc:
+            _unraisable(f"closing pool {e.name!r}", exc)
+    try:
+        for e in engines:
+            try:
+                e.join(None)
+            except KeyboardInterrupt:
+                raise
+            except Exception as exc:
+                _unraisable(f"joining pool {e.name!r}", exc)
+    except KeyboardInterrupt:
+        _stop_after_ctrl_c(engines)
+
+
+def _stop_after_ctrl_c(engines):
+    cancelled = 0
+    for e in engines:
+        try:
+            for f in e.close(True, False):
+                f.cancel()
+                cancelled += 1
+        except Exception as exc:
+            _unraisable(f"cancelling pool {e.name!r}", exc)
+    running = sum(e.busy for e in engines)
+    _say(f"Ctrl-C at exit: cancelled {cancelled} queued task(s), stopping "
+         f"{running} running; Ctrl-C again exits at once")
+    next_note = time.monotonic() + _EXIT_NOTE_SECONDS
+    try:
+        while True:
+            pending = [e for e in engines if not e.done]
+            if not pending:
                 return
-        print(f"multigil: {self!r}: a worker is stuck in C code and did "
-              f"not stop at exit", file=sys.stderr)
-
-
-def _shutdown_all_pools():
-    for pool in list(_live_pools):
-        pool._shutdown_at_exit()
+            for e in pending:
+                e.interrupt()
+            pending[0].join(0.2)
+            if time.monotonic() >= next_note:
+                names = ", ".join(repr(e.name) for e in pending)
+                _say(f"still waiting for pool(s) {names}: a task is running "
+                     f"C code that cannot be interrupted; Ctrl-C again "
+                     f"exits at once")
+                next_note = time.monotonic() + _EXIT_NOTE_SECONDS
+    except KeyboardInterrupt:
+        _say("exiting at once without finalizing (worker interpreters are "
+             "still running)")
+        os._exit(130)
 
 
 def _warn_fork():
-    if any(not p._closed for p in list(_live_pools)):
+    if any(not e.closed for e in _core._live_pools()):
         print("multigil: warning: os.fork() while a multigil.Pool is open; "
               "CPython cannot fork a process that has subinterpreters "
               "(gh-101437) and the child may crash. Shut the pool down "
@@ -392,8 +480,9 @@ def _install_hooks():
                     importlib.import_module(name)
                 except ImportError:
                     pass
-        # Worker interpreters must end before the main one finalizes.
-        atexit.register(_shutdown_all_pools)
+        # Worker interpreters must end before this one finalizes (this
+        # runs in worker interpreters too, for pools created by tasks).
+        atexit.register(_end_pools_at_exit)
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(before=_warn_fork)
         _hooks_installed = True

@@ -136,3 +136,53 @@ def mg_thread_names():
         except OSError:
             pass
     return [n for n in names if n.startswith("mg-")]
+
+
+INNER = {}
+
+
+def leave_inner_pool_open(x):
+    """Creates a pool inside a worker and keeps it in a module global (so
+    it is still open when the worker's interpreter ends)."""
+    import multigil
+    INNER["pool"] = multigil.Pool(1)
+    return INNER["pool"].submit(square, x).result()
+
+
+def blocked_signals():
+    import signal
+    return sorted(int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, []))
+
+
+def terminate_child():
+    """Starts a child that sleeps, terminates it, returns its status."""
+    import subprocess
+    child = subprocess.Popen([sys.executable, "-c",
+                              "import time; time.sleep(60)"])
+    time.sleep(0.2)
+    child.terminate()
+    try:
+        return child.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+        return "ignored SIGTERM"
+
+
+def thread_blocked_signals():
+    out = []
+    t = threading.Thread(target=lambda: out.append(blocked_signals()))
+    t.start()
+    t.join()
+    return out[0]
+
+
+def segfault_this_thread():
+    import signal
+    signal.pthread_kill(threading.get_ident(), signal.SIGSEGV)
+    time.sleep(5)
+    return "no crash"
+
+
+def init_fail_long():
+    raise ValueError("\u20ac" * 400)

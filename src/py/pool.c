@@ -1,13 +1,20 @@
-/* pool.c - the Python type multigil._core.Pool over the C pool (worker.c).
+/* pool.c - the Python type multigil._core.Pool over the C pool (engine.c).
  *
  * Owns: argument checking, encoding of task payloads in the submitting
- * interpreter, task handles (capsules) for cancellation, shutdown and the
- * spin-then-sleep wait for results. The friendly executor API lives in
+ * interpreter, task handles (capsules) for cancellation, close/join, the
+ * spin before a caller sleeps on a result, and _core._live_pools() (the
+ * exit path's view of the registry). The friendly executor API lives in
  * multigil/pool.py; this type is its private engine.
+ * An owner object (made by Pool()) holds the pool's owner reference and
+ * ends the pool when freed; wrappers from _live_pools() only hold a
+ * reference. Locks: none of its own; engine and queue functions take
+ * theirs. Never: wait with the GIL held (joins and spins release it).
  */
-#include "worker.h"
+#include "engine.h"
 #include "codec.h"
 #include "errors.h"
+
+#include <math.h>
 
 #include <string.h>
 
@@ -15,10 +22,16 @@
 
 typedef struct {
     PyObject_HEAD
-    mg_pool *pool; /* owned */
-    int closed;    /* no more submits */
-    int joined;    /* every worker thread joined */
+    mg_pool *pool; /* one reference */
+    int owner;     /* made by Pool(): ends the pool when freed */
+    int joined;    /* every worker is done with Python */
 } MgPoolObject;
+
+static int
+pool_closed(mg_pool *p)
+{
+    return atomic_load(&p->q.closed);
+}
 
 static void
 task_capsule_free(PyObject *cap)
@@ -38,15 +51,17 @@ task_from_handle(PyObject *handle)
 static int
 pool_check_open(mg_state *st, MgPoolObject *self)
 {
-    if (self->closed) {
+    if (pool_closed(self->pool)) {
         PyErr_SetString(PyExc_RuntimeError,
                         "cannot schedule new futures after shutdown");
         return -1;
     }
     if (atomic_load(&self->pool->broken)) {
-        pthread_mutex_lock(&self->pool->mu);
-        PyErr_SetString(st->BrokenPool, self->pool->broken_msg);
-        pthread_mutex_unlock(&self->pool->mu);
+        PyObject *msg = mg_pool_broken_str(self->pool);
+        if (msg != NULL) {
+            PyErr_SetObject(st->BrokenPool, msg);
+            Py_DECREF(msg);
+        }
         return -1;
     }
     return 0;
@@ -111,6 +126,23 @@ pool_enqueue(MgPoolObject *self, mg_task_kind kind, int target,
     return handle;
 }
 
+/* (fn, args, kwargs) for a call task; NULL with TypeError when args is not
+ * a tuple or kwargs neither None nor a dict. */
+static PyObject *
+call_payload(PyObject *fn, PyObject *args, PyObject *kwargs)
+{
+    if (!PyTuple_Check(args)) {
+        PyErr_SetString(PyExc_TypeError, "args must be a tuple");
+        return NULL;
+    }
+    if (kwargs != Py_None && !PyDict_Check(kwargs)) {
+        PyErr_Format(PyExc_TypeError, "kwargs must be a dict or None, not "
+                     "%.200s", Py_TYPE(kwargs)->tp_name);
+        return NULL;
+    }
+    return PyTuple_Pack(3, fn, args, kwargs);
+}
+
 PyDoc_STRVAR(Pool_submit_doc,
 "submit($self, future, fn, args, kwargs, /)\n--\n\n"
 "Queue fn(*args, **kwargs); its outcome completes future. Returns the\n"
@@ -123,11 +155,7 @@ Pool_submit(MgPoolObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "submit() takes 4 arguments");
         return NULL;
     }
-    if (!PyTuple_Check(args[2])) {
-        PyErr_SetString(PyExc_TypeError, "args must be a tuple");
-        return NULL;
-    }
-    PyObject *payload = PyTuple_Pack(3, args[1], args[2], args[3]);
+    PyObject *payload = call_payload(args[1], args[2], args[3]);
     if (payload == NULL) {
         return NULL;
     }
@@ -184,11 +212,7 @@ Pool_submit_to(MgPoolObject *self, PyObject *const *args, Py_ssize_t nargs)
                      self->pool->nworkers);
         return NULL;
     }
-    if (!PyTuple_Check(args[3])) {
-        PyErr_SetString(PyExc_TypeError, "args must be a tuple");
-        return NULL;
-    }
-    PyObject *payload = PyTuple_Pack(3, args[2], args[3], args[4]);
+    PyObject *payload = call_payload(args[2], args[3], args[4]);
     if (payload == NULL) {
         return NULL;
     }
@@ -250,37 +274,60 @@ Pool_started(MgPoolObject *self, PyObject *handle)
 }
 
 PyDoc_STRVAR(Pool_close_doc,
-"close($self, cancel_futures, /)\n--\n\n"
+"close($self, cancel_futures, spare_idle=True, /)\n--\n\n"
 "Stop accepting tasks; workers exit when the queue is empty. With\n"
 "cancel_futures, queued tasks are dropped and their futures returned in\n"
-"a list (the caller cancels them).");
+"a list (the caller cancels them), except (with spare_idle) the first\n"
+"ones that idle workers are about to take: an idle worker has started\n"
+"the task at the head of the queue, as an idle thread of a thread pool\n"
+"would have.");
+
+/* Cancels every queued task but the first `spare` untargeted ones (put
+ * back, in order); appends the cancelled futures to out. */
+static void
+cancel_queued(mg_pool *p, int spare, PyObject *out)
+{
+    mg_task *t = mg_taskq_drain(&p->q);
+    while (t != NULL) {
+        mg_task *next = t->next;
+        if (spare > 0 && t->target < 0
+            && atomic_load(&t->state) == MG_TASK_QUEUED
+            && mg_taskq_push(&p->q, t) == MG_OK) {
+            spare--;
+            t = next;
+            continue; /* the queue owns it again */
+        }
+        PyObject *fut = task_cancel(t);
+        if (fut != NULL) {
+            if (PyList_Append(out, fut) < 0) {
+                PyErr_Clear(); /* cancelled regardless */
+            }
+            Py_DECREF(fut);
+        }
+        mg_task_decref(t);
+        t = next;
+    }
+}
 
 static PyObject *
-Pool_close(MgPoolObject *self, PyObject *arg)
+Pool_close(MgPoolObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    int cancel = PyObject_IsTrue(arg);
-    if (cancel < 0) {
+    if (nargs < 1 || nargs > 2) {
+        PyErr_SetString(PyExc_TypeError, "close() takes 1 or 2 arguments");
+        return NULL;
+    }
+    int cancel = PyObject_IsTrue(args[0]);
+    int spare_idle = nargs < 2 ? 1 : PyObject_IsTrue(args[1]);
+    if (cancel < 0 || spare_idle < 0) {
         return NULL;
     }
     PyObject *cancelled = PyList_New(0);
     if (cancelled == NULL) {
         return NULL;
     }
-    self->closed = 1;
     if (cancel) {
-        mg_task *t = mg_taskq_drain(&self->pool->q);
-        while (t != NULL) {
-            mg_task *next = t->next;
-            PyObject *fut = task_cancel(t);
-            if (fut != NULL) {
-                if (PyList_Append(cancelled, fut) < 0) {
-                    PyErr_Clear(); /* cancelled regardless */
-                }
-                Py_DECREF(fut);
-            }
-            mg_task_decref(t);
-            t = next;
-        }
+        cancel_queued(self->pool, spare_idle ? mg_pool_idle(self->pool) : 0,
+                      cancelled);
     }
     mg_taskq_close(&self->pool->q);
     return cancelled;
@@ -306,14 +353,14 @@ Pool_join(MgPoolObject *self, PyObject *const *args, Py_ssize_t nargs)
         }
         timeout_ns = secs <= 0 ? 0 : (int64_t)(secs * 1e9);
     }
-    if (!self->closed) {
+    if (!pool_closed(self->pool)) {
         PyErr_SetString(PyExc_RuntimeError, "join() needs close() first");
         return NULL;
     }
     if (self->joined) {
         Py_RETURN_TRUE;
     }
-    if (mg_pool_on_worker_thread(self->pool)) {
+    if (mg_pool_current() == self->pool) {
         PyErr_SetString(PyExc_RuntimeError,
                         "cannot wait for a pool's workers from one of them "
                         "(a done-callback runs on the worker that completed "
@@ -369,13 +416,7 @@ static PyObject *
 Pool_get_broken(MgPoolObject *self, void *closure)
 {
     (void)closure;
-    if (!atomic_load(&self->pool->broken)) {
-        Py_RETURN_NONE;
-    }
-    pthread_mutex_lock(&self->pool->mu);
-    PyObject *msg = PyUnicode_FromString(self->pool->broken_msg);
-    pthread_mutex_unlock(&self->pool->mu);
-    return msg;
+    return mg_pool_broken_str(self->pool);
 }
 
 static PyObject *
@@ -393,6 +434,80 @@ Pool_get_completed(MgPoolObject *self, void *closure)
 }
 
 static PyObject *
+Pool_get_name(MgPoolObject *self, void *closure)
+{
+    (void)closure;
+    return PyUnicode_DecodeUTF8(self->pool->name,
+                                (Py_ssize_t)strlen(self->pool->name),
+                                "replace");
+}
+
+static PyObject *
+Pool_get_closed(MgPoolObject *self, void *closure)
+{
+    (void)closure;
+    return PyBool_FromLong(pool_closed(self->pool));
+}
+
+static PyObject *
+Pool_get_done(MgPoolObject *self, void *closure)
+{
+    (void)closure;
+    return PyBool_FromLong(mg_pool_done(self->pool));
+}
+
+static PyObject *
+Pool_get_busy(MgPoolObject *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromLong(mg_pool_busy(self->pool));
+}
+
+PyDoc_STRVAR(Pool_on_worker_thread_doc,
+"on_worker_thread($self, /)\n--\n\n"
+"True when called on one of this pool's worker threads (in a\n"
+"done-callback of one of its futures).");
+
+static PyObject *
+Pool_on_worker_thread(MgPoolObject *self, PyObject *unused)
+{
+    (void)unused;
+    return PyBool_FromLong(mg_pool_current() == self->pool);
+}
+
+/* A Python object for p holding a new reference; owner says whether it
+ * ends the pool when freed. */
+static PyObject *
+pool_wrap(PyTypeObject *type, mg_pool *p, int owner)
+{
+    MgPoolObject *self = (MgPoolObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    mg_pool_incref(p);
+    self->pool = p;
+    self->owner = owner;
+    return (PyObject *)self;
+}
+
+/* Validates spin_us (a finite number >= 0) and converts it, capped at
+ * 100 ms, to nanoseconds; -1 with ValueError. */
+static int
+spin_ns_from_us(double spin_us, int64_t *out)
+{
+    if (!isfinite(spin_us) || spin_us < 0) {
+        PyErr_SetString(PyExc_ValueError,
+                        "spin_us must be a finite number >= 0");
+        return -1;
+    }
+    if (spin_us > 100000.0) {
+        spin_us = 100000.0;
+    }
+    *out = (int64_t)(spin_us * 1000.0);
+    return 0;
+}
+
+static PyObject *
 Pool_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"workers",  "sys_path", "initializer",
@@ -403,6 +518,7 @@ Pool_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     long max_tasks;
     double spin_us;
     const char *name;
+    int64_t spin_ns;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "iOOO!lds:Pool", kwlist,
                                      &workers, &sys_path, &initializer,
                                      &PyTuple_Type, &initargs, &max_tasks,
@@ -416,6 +532,9 @@ Pool_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     }
     if (max_tasks < 0) {
         PyErr_SetString(PyExc_ValueError, "max_tasks must be >= 0");
+        return NULL;
+    }
+    if (spin_ns_from_us(spin_us, &spin_ns) < 0) {
         return NULL;
     }
     PyObject *mod = PyType_GetModuleByDef(type, &mg_module_def);
@@ -440,19 +559,19 @@ Pool_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
             return NULL;
         }
     }
-    MgPoolObject *self = (MgPoolObject *)type->tp_alloc(type, 0);
-    if (self == NULL) {
-        mg_buf_release(&init);
-        return NULL;
-    }
-    self->pool = mg_pool_start(st, workers, sys_path, &init, max_tasks,
-                               (int64_t)(spin_us * 1000.0), name);
+    mg_pool *p = mg_pool_start(st, workers, sys_path, &init, max_tasks,
+                               spin_ns, name);
     mg_buf_release(&init); /* empty unless start failed early */
-    if (self->pool == NULL) {
-        Py_DECREF(self);
+    if (p == NULL) {
         return NULL;
     }
-    return (PyObject *)self;
+    PyObject *self = pool_wrap(type, p, 1);
+    mg_pool_decref(p); /* the object holds it now (or failed: orphan) */
+    if (self == NULL) {
+        mg_pool_incref(p);
+        mg_pool_orphan(p);
+    }
+    return self;
 }
 
 static int
@@ -465,42 +584,77 @@ runtime_finalizing(void)
 #endif
 }
 
+/* The owner object is freed before its pool was joined. */
+static void
+pool_end_unjoined(mg_pool *p)
+{
+    if (mg_pool_current() == p) {
+        /* The last reference went away in a done-callback on one of our
+         * own workers: it cannot wait for itself. The last worker to exit
+         * unregisters the pool; the exit path still sees it until then. */
+        mg_pool_incref(p);
+        mg_pool_orphan(p);
+        return;
+    }
+    mg_taskq_close(&p->q);
+    if (runtime_finalizing()) {
+        /* Too late to wait (workers cannot take the owner's GIL any
+         * more); the exit hook ended the pool long before. */
+        return;
+    }
+    /* Dropped without shutdown: finish queued work, as the stdlib
+     * executors do, then wait for the threads. */
+    PyObject *exc = PyErr_GetRaisedException();
+    while (mg_pool_join(p, -1) < 0) {
+        PyErr_Clear();
+    }
+    PyErr_SetRaisedException(exc);
+    mg_registry_remove(p);
+}
+
 static void
 Pool_dealloc(MgPoolObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
     mg_pool *p = self->pool;
-    if (p != NULL && !self->joined) {
-        self->closed = 1;
-        if (mg_pool_on_worker_thread(p)) {
-            /* The last reference went away in a done-callback on one of
-             * our own workers: it cannot wait for itself. */
-            mg_pool_orphan(p);
-            p = NULL;
-        }
-        else if (runtime_finalizing()) {
-            /* Too late to end interpreters (workers cannot take the
-             * owner's GIL any more): leave the pool to the process exit.
-             * The exit hook normally ended it long before. */
-            mg_taskq_close(&p->q);
-            p = NULL;
+    if (p != NULL && self->owner) {
+        if (self->joined || mg_pool_done(p)) {
+            mg_registry_remove(p);
         }
         else {
-            /* Dropped without shutdown: finish queued work, as the
-             * stdlib executors do, then wait for the threads. */
-            PyObject *exc = PyErr_GetRaisedException();
-            mg_taskq_close(&p->q);
-            while (mg_pool_join(p, -1) < 0) {
-                PyErr_Clear();
-            }
-            PyErr_SetRaisedException(exc);
+            pool_end_unjoined(p);
         }
     }
-    if (p != NULL) {
-        mg_pool_free(p);
-    }
+    mg_pool_decref(p);
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);
+}
+
+PyDoc_STRVAR(core_live_pools_doc,
+"_live_pools($module, /)\n--\n\n"
+"Every pool this interpreter started whose workers may still run Python,\n"
+"orphans included, oldest first, as engine objects (the exit path ends\n"
+"them).");
+
+static PyObject *
+core_live_pools(PyObject *mod, PyObject *unused)
+{
+    (void)unused;
+    mg_state *st = mg_state_from_module(mod);
+    size_t n = 0;
+    mg_pool **pools = mg_registry_snapshot(
+        PyInterpreterState_GetID(PyInterpreterState_Get()), &n);
+    PyObject *list = PyList_New(0);
+    for (size_t i = 0; i < n; i++) {
+        PyObject *w = list ? pool_wrap(st->PoolType, pools[i], 0) : NULL;
+        if (w == NULL || PyList_Append(list, w) < 0) {
+            Py_CLEAR(list);
+        }
+        Py_XDECREF(w);
+        mg_pool_decref(pools[i]);
+    }
+    MG_RAW_FREE(pools);
+    return list;
 }
 
 PyDoc_STRVAR(core_pool_types_doc,
@@ -527,12 +681,15 @@ static PyMethodDef Pool_methods[] = {
      Pool_submit_to_doc},
     {"cancel", (PyCFunction)Pool_cancel, METH_O, Pool_cancel_doc},
     {"started", (PyCFunction)Pool_started, METH_O, Pool_started_doc},
-    {"close", (PyCFunction)Pool_close, METH_O, Pool_close_doc},
+    {"close", (PyCFunction)(void (*)(void))Pool_close, METH_FASTCALL,
+     Pool_close_doc},
     {"join", (PyCFunction)(void (*)(void))Pool_join, METH_FASTCALL,
      Pool_join_doc},
     {"interrupt", (PyCFunction)Pool_interrupt, METH_NOARGS,
      Pool_interrupt_doc},
     {"spin", (PyCFunction)Pool_spin, METH_NOARGS, Pool_spin_doc},
+    {"on_worker_thread", (PyCFunction)Pool_on_worker_thread, METH_NOARGS,
+     Pool_on_worker_thread_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -543,6 +700,14 @@ static PyGetSetDef Pool_getset[] = {
      PyDoc_STR("Number of worker interpreters."), NULL},
     {"completed", (getter)Pool_get_completed, NULL,
      PyDoc_STR("Tasks completed so far."), NULL},
+    {"name", (getter)Pool_get_name, NULL, PyDoc_STR("The pool's name."),
+     NULL},
+    {"closed", (getter)Pool_get_closed, NULL,
+     PyDoc_STR("True once close() was called."), NULL},
+    {"done", (getter)Pool_get_done, NULL,
+     PyDoc_STR("True once every worker is done with Python."), NULL},
+    {"busy", (getter)Pool_get_busy, NULL,
+     PyDoc_STR("How many workers are running a task now."), NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -571,14 +736,19 @@ mg_pool_module_add(PyObject *mod, mg_state *st)
     if (st->str_set_result == NULL || st->str_set_exception == NULL) {
         return -1;
     }
-    static PyMethodDef pool_types_def = {
-        "_pool_types", core_pool_types, METH_NOARGS, core_pool_types_doc};
-    PyObject *fn = PyCFunction_NewEx(&pool_types_def, mod, NULL);
-    if (fn == NULL || PyModule_AddObjectRef(mod, "_pool_types", fn) < 0) {
-        Py_XDECREF(fn);
-        return -1;
+    static PyMethodDef defs[] = {
+        {"_pool_types", core_pool_types, METH_NOARGS, core_pool_types_doc},
+        {"_live_pools", core_live_pools, METH_NOARGS, core_live_pools_doc},
+    };
+    for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++) {
+        PyObject *fn = PyCFunction_NewEx(&defs[i], mod, NULL);
+        if (fn == NULL
+            || PyModule_AddObjectRef(mod, defs[i].ml_name, fn) < 0) {
+            Py_XDECREF(fn);
+            return -1;
+        }
+        Py_DECREF(fn);
     }
-    Py_DECREF(fn);
     st->PoolType =
         (PyTypeObject *)PyType_FromModuleAndSpec(mod, &Pool_spec, NULL);
     if (st->PoolType == NULL) {
