@@ -114,7 +114,7 @@ mg_pool_idle(mg_pool *p)
     int n = 0;
     pthread_mutex_lock(&p->mu);
     for (int i = 0; i < p->nworkers; i++) {
-        n += p->workers[i].interp != NULL
+        n += p->workers[i].status == MG_WORKER_RUNNING
              && !atomic_load(&p->workers[i].busy);
     }
     pthread_mutex_unlock(&p->mu);

@@ -106,7 +106,8 @@ void mg_pool_orphan(mg_pool *p);
 mg_pool *mg_pool_current(void);
 /* How many workers are running a task now. */
 int mg_pool_busy(mg_pool *p);
-/* How many workers have an interpreter and are not running a task. */
+/* How many worker threads are alive and not running a task (some may
+ * still be starting: they take a task next). */
 int mg_pool_idle(mg_pool *p);
 /* Why the pool is broken, as a new str (None when it is not). */
 PyObject *mg_pool_broken_str(mg_pool *p);
