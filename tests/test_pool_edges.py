@@ -232,12 +232,15 @@ def test_child_process_of_a_task_can_be_terminated():
 
 
 def test_segfault_in_a_worker_reaches_faulthandler():
+    # Under AddressSanitizer its own SIGSEGV handler would answer first.
+    asan = os.environ.get("ASAN_OPTIONS")
+    extra = {"ASAN_OPTIONS": asan + ":handle_segv=0"} if asan else {}
     r = run_script("""
         import faulthandler, multigil, helpers_pool as h
         faulthandler.enable()
         p = multigil.Pool(1)
         print(p.submit(h.segfault_this_thread).result())
-    """, timeout=60)
+    """, timeout=60, **extra)
     assert r.returncode == -signal.SIGSEGV, (r.returncode, r.stderr)
     assert "Fatal Python error: Segmentation fault" in r.stderr
     assert "no crash" not in r.stdout
