@@ -281,6 +281,91 @@ def test_freeze_is_block_wide_and_final():
     assert memoryview(a).readonly
 
 
+def test_freeze_refuses_while_a_memoryview_can_write():
+    """Defect 8: a memoryview taken before freeze() kept writing into the
+    frozen memory. Now freeze() raises BufferError (as bytearray refuses to
+    resize) until the view is released."""
+    a = SharedArray.from_iterable([1, 2, 3], "i4")
+    m = memoryview(a)
+    with pytest.raises(BufferError, match="cannot freeze a SharedArray while "
+                                          "1 writable buffer export.*"
+                                          "release them first"):
+        a.freeze()
+    assert not a.readonly
+    m[0] = 5  # still allowed: the memory was not frozen
+    m.release()
+    a.freeze()
+    assert a.readonly and a.tolist() == [5, 2, 3]
+    later = memoryview(a)
+    assert later.readonly  # exports taken after freeze are read-only
+    with pytest.raises(TypeError, match="read-only"):
+        later[0] = 9
+    a.freeze()  # idempotent, and read-only exports do not block it
+    assert a.tolist() == [5, 2, 3]
+
+
+def test_freeze_counts_exports_of_every_view_of_the_block():
+    a = SharedArray(8, "f8")
+    with memoryview(a[::-2]) as m:  # an export of another view object
+        for target in (a, a[1:], a.split(2)[1]):
+            with pytest.raises(BufferError, match="writable buffer export"):
+                target.freeze()
+    with memoryview(a[:4]) as m1, memoryview(a[4:]) as m2:
+        with pytest.raises(BufferError, match="2 writable buffer exports"):
+            a.freeze()
+        assert m1.nbytes == m2.nbytes == 32
+    a[::3].freeze()  # all released: the block can be frozen from any view
+    assert a.readonly
+
+
+def test_export_count_stays_balanced():
+    a = SharedArray(10, "i2")
+    for _ in range(1000):
+        bytes(a), memoryview(a[2:]).tolist(), array.array("h", a)
+    with pytest.raises(BufferError, match="strided"):
+        hashlib.sha1(a[::2])  # refused requests count nothing
+    import io
+    io.BytesIO(b"\x01" * 20).readinto(a)  # a PyBUF_WRITABLE request
+    a.freeze()
+    assert a.readonly and a[0] == 0x0101
+
+
+def test_freeze_refuses_while_another_interpreter_holds_an_export():
+    import helpers_shared as h
+    a = SharedArray.from_iterable(range(10), "f8")
+    with multigil.Pool(1) as pool:
+        assert pool.submit(h.hold_export, a[2:5]).result(timeout=60) == 3
+        with pytest.raises(BufferError, match="another interpreter"):
+            a.freeze()
+        assert pool.submit(h.write_through_export, 0, -1.0).result(
+            timeout=60) is None
+        assert a[2] == -1.0
+        assert pool.submit(h.release_exports).result(timeout=60) == 1
+        a.freeze()
+        readonly, msg = pool.submit(h.hold_export_and_try_write, a).result(
+            timeout=60)
+    assert readonly is True and "read-only" in msg
+    assert a[2] == -1.0
+
+
+def test_arrow_export_does_not_block_freeze():
+    """An exported ArrowArray's buffers are const (the C data interface
+    forbids consumers to write), so it is not a writable export."""
+    a = SharedArray.from_iterable([1.0, 2.0])
+    schema, capsule = a.__arrow_c_array__()
+    a.freeze()
+    assert a.readonly
+    del schema, capsule
+
+
+def test_readonly_handle_refused_while_exports_exist():
+    a = SharedArray(4)
+    with memoryview(a):
+        with pytest.raises(BufferError, match="writable buffer export"):
+            _core._shared_from_desc(a, "d", 0, 4, 8, 1)
+        assert not a.readonly
+
+
 # ---- buffer protocol ----
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -330,6 +415,9 @@ def test_numpy_sees_the_same_memory():
     y = np.asarray(a[::-2])
     assert y.strides == (-16,) and y.tolist() == [5, 3, 1]
     assert np.shares_memory(x, y)
+    with pytest.raises(BufferError, match="2 writable buffer exports"):
+        a.freeze()  # x and y could still write to the frozen memory
+    del x, y
     a.freeze()
     assert not np.asarray(a).flags.writeable
     for dtype in DTYPES:

@@ -646,13 +646,30 @@ SharedArray_split(PyObject *self, PyObject *arg)
     return list;
 }
 
+/* Freeze the block, or BufferError while writable exports exist (as
+ * bytearray refuses to resize): they could still write to it. */
+static int
+freeze_block(mg_block *block)
+{
+    size_t n;
+    if (mg_block_freeze(block, &n) < 0) {
+        PyErr_Format(PyExc_BufferError,
+                     "cannot freeze a SharedArray while %zu writable buffer "
+                     "export%s of its memory exist%s (memoryview, NumPy "
+                     "array, ... in this or another interpreter); release "
+                     "them first (memoryview.release() or del)", n,
+                     n == 1 ? "" : "s", n == 1 ? "s" : "");
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *
 SharedArray_freeze(PyObject *self, PyObject *unused)
 {
     (void)unused;
     MgSharedArrayObject *a = (MgSharedArrayObject *)self;
-    atomic_store(&a->block->frozen, 1);
-    Py_RETURN_NONE;
+    return freeze_block(a->block) < 0 ? NULL : Py_NewRef(Py_None);
 }
 
 static PyObject *
@@ -674,12 +691,6 @@ static int
 SharedArray_getbuffer(PyObject *self, Py_buffer *view, int flags)
 {
     MgSharedArrayObject *a = (MgSharedArrayObject *)self;
-    if ((flags & PyBUF_WRITABLE) && mg_shared_is_frozen(a)) {
-        PyErr_SetString(PyExc_BufferError,
-                        "SharedArray is read-only (frozen); request a "
-                        "read-only buffer or write to a copy()");
-        return -1;
-    }
     int want_contig = (flags & PyBUF_ANY_CONTIGUOUS) == PyBUF_ANY_CONTIGUOUS
                       || (flags & PyBUF_C_CONTIGUOUS) == PyBUF_C_CONTIGUOUS
                       || (flags & PyBUF_F_CONTIGUOUS) == PyBUF_F_CONTIGUOUS
@@ -690,19 +701,38 @@ SharedArray_getbuffer(PyObject *self, Py_buffer *view, int flags)
                         "asked for contiguous memory; use a.copy()");
         return -1;
     }
+    /* Every export of unfrozen memory is writable (memoryview(a) asks
+     * without PyBUF_WRITABLE and still writes), so each one is counted on
+     * the block until released: freeze() refuses while any is live. */
+    int writable = mg_block_export_begin(a->block) == 0;
+    if (!writable && (flags & PyBUF_WRITABLE)) {
+        PyErr_SetString(PyExc_BufferError,
+                        "SharedArray is read-only (frozen); request a "
+                        "read-only buffer or write to a copy()");
+        return -1;
+    }
     view->buf = a->base;
     view->obj = Py_NewRef(self);
     view->len = a->length * (Py_ssize_t)a->dtype->itemsize;
     view->itemsize = (Py_ssize_t)a->dtype->itemsize;
-    view->readonly = mg_shared_is_frozen(a);
+    view->readonly = !writable;
     view->ndim = 1;
     view->format = (flags & PyBUF_FORMAT) ? (char *)a->dtype->format : NULL;
     view->shape = (flags & PyBUF_ND) == PyBUF_ND ? a->shape : NULL;
     view->strides = (flags & PyBUF_STRIDES) == PyBUF_STRIDES ? a->strides
                                                              : NULL;
     view->suboffsets = NULL;
-    view->internal = NULL;
+    view->internal = writable ? a->block : NULL; /* counted export */
     return 0;
+}
+
+static void
+SharedArray_releasebuffer(PyObject *self, Py_buffer *view)
+{
+    (void)self;
+    if (view->internal != NULL) { /* view->obj keeps the block alive */
+        mg_block_export_end((mg_block *)view->internal);
+    }
 }
 
 /* -- attributes and repr -- */
@@ -974,6 +1004,7 @@ static PyType_Slot SharedArray_slots[] = {
     {Py_nb_inplace_true_divide, SharedArray_itruediv},
     {Py_nb_inplace_floor_divide, SharedArray_ifloordiv},
     {Py_bf_getbuffer, SharedArray_getbuffer},
+    {Py_bf_releasebuffer, SharedArray_releasebuffer},
     {0, NULL},
 };
 
@@ -1031,8 +1062,8 @@ mg_shared_from_desc(mg_state *st, const mg_shared_desc *desc)
                             "block of %zu bytes", desc->offset, desc->length,
                             desc->stride, dt->name, desc->block->nbytes);
     }
-    if (desc->readonly) {
-        atomic_store(&desc->block->frozen, 1);
+    if (desc->readonly && freeze_block(desc->block) < 0) {
+        return NULL;
     }
     char *base = (char *)desc->block->data + desc->offset;
     return array_wrap(st, desc->block, base, desc->length, desc->stride, dt);

@@ -55,7 +55,7 @@ mg_shared_is_contiguous(const MgSharedArrayObject *a)
 static inline int
 mg_shared_is_frozen(const MgSharedArrayObject *a)
 {
-    return atomic_load(&a->block->frozen) != 0;
+    return mg_block_is_frozen(a->block);
 }
 
 /* The SharedArray in obj, or NULL with TypeError naming what (e.g.
