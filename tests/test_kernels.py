@@ -3,6 +3,7 @@ the same data, plus the documented overflow / zero-division / NaN / empty
 rules."""
 import math
 import statistics
+import struct
 
 import pytest
 from hypothesis import given, settings
@@ -12,6 +13,11 @@ from multigil import SharedArray, kernels
 
 INT_DTYPES = ["i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8"]
 FLOATS = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)
+
+
+def f32(x):
+    """x rounded to float32."""
+    return struct.unpack("f", struct.pack("f", x))[0]
 
 
 def arr(values, dtype="f8"):
@@ -155,6 +161,51 @@ def test_int_inplace_ops_wrap_around():
         a += 1000  # the scalar itself must fit the dtype
     with pytest.raises(TypeError, match="cannot store float"):
         a += 1.5
+
+
+@pytest.mark.parametrize("op", ["__iadd__", "__isub__", "__imul__",
+                                "__itruediv__", "add", "sub", "mul", "div"])
+@pytest.mark.parametrize("scalar", [1e300, -1e39, 2**200])
+def test_f4_scalar_beyond_float32_raises_like_assignment(op, scalar):
+    """Defect 13: `a += 1e300` on an f4 array cast the double to float
+    (undefined in C) and stored inf, while `a[0] = 1e300` raised. The scalar
+    now goes through the item rules: OverflowError, nothing changed."""
+    a = arr([1.5, -2.0], "f4")
+    with pytest.raises(OverflowError, match="does not fit in dtype 'f4'"):
+        a[0] = scalar
+    fn = getattr(a, op) if op.startswith("__") else getattr(kernels, op)
+    with pytest.raises(OverflowError, match="does not fit in dtype 'f4'"):
+        fn(scalar) if op.startswith("__") else fn(a, scalar)
+    assert a.tolist() == [1.5, -2.0]
+    with pytest.raises(OverflowError):
+        a += 10**400  # too large even for a double
+
+
+def test_f4_results_follow_ieee_float32():
+    big = 3e38  # fits float32 (max about 3.4028e38)
+    a = arr([big, -big, 1.0], "f4")
+    a *= 2.0  # the products overflow float32: +-inf, as float32 math
+    assert a.tolist() == [math.inf, -math.inf, 2.0]
+    b = arr([1.0, 0.0], "f4")
+    b /= 1e-45  # rounds to the smallest float32 subnormal, then divides
+    assert b.tolist() == [math.inf, 0.0]
+    c = arr([1.0], "f4")
+    c += math.inf  # inf and nan are in range
+    c -= math.inf
+    assert math.isnan(c[0])
+    d = arr([1.0], "f4")
+    d += 0.1  # float32 math: the scalar rounds to float32 first
+    assert d[0] == f32(1.0 + f32(0.1))
+
+
+def test_int_inplace_scalars_out_of_range_raise():
+    for dtype, bad in [("u1", -1), ("u1", 256), ("i2", 2**15), ("u8", 2**64),
+                       ("i8", -2**63 - 1), ("u4", -2**70)]:
+        a = arr([1, 2], dtype)
+        for op in (kernels.add, kernels.sub, kernels.mul, kernels.div):
+            with pytest.raises(OverflowError, match=f"dtype '{dtype}'"):
+                op(a, bad)
+        assert a.tolist() == [1, 2]
 
 
 def test_int_division_is_floor_and_checks_zero():

@@ -19,6 +19,9 @@
  *   - integer div is floor division (Python's //); a zero divisor anywhere
  *     raises ZeroDivisionError before any item is changed;
  *   - float div follows IEEE 754 (x/0 -> +-inf, 0/0 -> nan);
+ *   - a scalar operand goes through the item rules of the array's dtype
+ *     first (f4: OverflowError beyond float32's finite range, as a[i] = x);
+ *     float results that overflow are +-inf, as IEEE float32/64 math;
  *   - integer sum accumulates in 64 bits and raises OverflowError if the
  *     exact sum does not fit int64 (uint64 for unsigned dtypes);
  *   - min/max/argmin/argmax/mean/var/std of an empty array raise
@@ -1017,12 +1020,23 @@ op_name(mg_binop op)
     }
 }
 
-/* The scalar operand of an in-place operation on a. */
+/* The scalar operand of an in-place operation on a, converted by the item
+ * rules of a's dtype (so exactly what a[i] = other accepts: an f4 operand
+ * beyond float32's finite range is an OverflowError, never an undefined
+ * double -> float cast), then widened. */
 static int
 scalar_operand(MgSharedArrayObject *a, PyObject *other, mg_scalar *sc)
 {
+    if (a->dtype->code == 'f') {
+        float f;
+        if (mg_shared_pack(a->dtype, other, &f) < 0) {
+            return -1;
+        }
+        sc->f = f;
+        return 0;
+    }
     if (a->dtype->kind == MG_KIND_FLOAT) {
-        return mg_shared_pack(mg_dtype_from_code('d'), other, &sc->f);
+        return mg_shared_pack(a->dtype, other, &sc->f);
     }
     uint64_t item = 0;
     if (mg_shared_pack(a->dtype, other, &item) < 0) {
