@@ -4,6 +4,7 @@ import array
 import hashlib
 import copy
 import gc
+import os
 import pickle
 import struct
 import sys
@@ -15,6 +16,14 @@ from hypothesis import strategies as st
 import multigil
 import multigil as mg
 from multigil import SharedArray, _core
+
+# The test-only functions of src/py/sharedtest.c (_shared_describe,
+# _shared_park, ...) exist only in a test build (make test / make asan,
+# -DMG_TEST_HOOKS); a plain build or pip install leaves them out.
+HOOKS = hasattr(_core, "_shared_park")
+needs_hooks = pytest.mark.skipif(
+    not HOOKS, reason="needs the test hooks of src/py/sharedtest.c: build "
+                      "with `make test` (-DMG_TEST_HOOKS), not `make build`")
 
 DTYPES = ["b1", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f4", "f8"]
 CODES = dict(zip(DTYPES, "?bhiqBHIQfd"))
@@ -358,6 +367,7 @@ def test_arrow_export_does_not_block_freeze():
     del schema, capsule
 
 
+@needs_hooks
 def test_readonly_handle_refused_while_exports_exist():
     a = SharedArray(4)
     with memoryview(a):
@@ -539,6 +549,7 @@ def test_lifetime_stress_across_interpreters():
     assert _core._live_blocks() == base
 
 
+@needs_hooks
 def test_handle_roundtrip_in_one_interpreter():
     a = SharedArray.from_iterable(range(20), "i2")
     v = a[17:2:-3]
@@ -551,6 +562,7 @@ def test_handle_roundtrip_in_one_interpreter():
     assert _core._shared_from_desc(a, "h", 40, 0, 2, 0).tolist() == []
 
 
+@needs_hooks
 @pytest.mark.parametrize("desc", [
     ("x", 0, 1, 2, 0),            # unknown dtype
     ("h", 1, 1, 2, 0),            # misaligned offset
@@ -571,6 +583,7 @@ def test_handle_validation_rejects_bad_descriptions(desc):
         _core._shared_from_desc(a, *desc)
 
 
+@needs_hooks
 def test_handle_readonly_flag_freezes():
     a = SharedArray(4)
     v = _core._shared_from_desc(a, "d", 0, 4, 8, 1)
@@ -586,6 +599,7 @@ def _baseline():
     return _core._live_blocks()
 
 
+@needs_hooks
 def test_parked_views_stress_lifetime():
     import helpers_shared as h
     base = _baseline()
@@ -601,6 +615,7 @@ def test_parked_views_stress_lifetime():
     assert _baseline() == base
 
 
+@needs_hooks
 def test_worker_writes_are_seen_without_copy():
     import helpers_shared as h
     a = SharedArray(1000)
@@ -613,6 +628,7 @@ def test_worker_writes_are_seen_without_copy():
     assert [a[i] for i in (0, 250, 500, 999)] == [0.0, 1.0, 2.0, 3.0]
 
 
+@needs_hooks
 def test_array_made_in_worker_outlives_the_worker():
     import helpers_shared as h
     base = _baseline()
@@ -627,6 +643,7 @@ def test_array_made_in_worker_outlives_the_worker():
     assert _baseline() == base
 
 
+@needs_hooks
 def test_freeze_is_seen_by_other_interpreters():
     import helpers_shared as h
     a = SharedArray(10)
@@ -680,6 +697,14 @@ def test_views_of_views_match_list_slicing(n, s1, s2, i):
     else:
         with pytest.raises(IndexError):
             v[i]
+
+
+@needs_hooks
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 40), SLICES, SLICES)
+def test_handles_of_views_roundtrip(n, s1, s2):
+    a = SharedArray.from_iterable(range(n), "i4")
+    v = a[s1][s2]
     desc = _core._shared_describe(v)
     assert _core._shared_from_desc(a, *desc).tolist() == v.tolist()
 
@@ -690,3 +715,42 @@ def test_dumps_refuses_a_shared_array_clearly():
         mg.dumps(a)
     with pytest.raises(TypeError, match="SharedArray"):
         mg.dumps([1, a])
+
+
+# ---- the test hooks ship only in test builds ----
+
+@pytest.mark.skipif(os.environ.get("MULTIGIL_TEST_HOOKS") != "1",
+                    reason="only `make test` / `make asan` promise a build "
+                           "with the hooks (they set MULTIGIL_TEST_HOOKS=1)")
+def test_test_builds_have_the_hooks():
+    assert HOOKS, "make test must build with -DMG_TEST_HOOKS: no test skips"
+
+
+def _preprocess_sharedtest(*flags):
+    import shutil
+    import subprocess
+    import sysconfig
+    cc = shutil.which(os.environ.get("CC", "cc"))
+    if cc is None:
+        pytest.skip("needs a C compiler to preprocess src/py/sharedtest.c")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run(
+        [cc, "-E", *flags, "-I" + os.path.join(root, "src", "base"),
+         "-I" + os.path.join(root, "src", "py"),
+         "-I" + sysconfig.get_paths()["include"],
+         os.path.join(root, "src", "py", "sharedtest.c")],
+        capture_output=True, text=True, check=True)
+    return out.stdout
+
+
+def test_plain_builds_leave_the_hooks_out():
+    """Defect 14: the test hooks shipped in every build. setup.py (pip
+    install .) and the Makefile's default build do not define
+    MG_TEST_HOOKS, and without it sharedtest.c registers nothing."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "setup.py")) as f:
+        assert "MG_TEST_HOOKS" not in f.read()
+    with open(os.path.join(root, "Makefile")) as f:
+        assert "\nTEST_HOOKS ?= 0\n" in f.read()
+    assert '"_shared_park"' not in _preprocess_sharedtest()
+    assert '"_shared_park"' in _preprocess_sharedtest("-DMG_TEST_HOOKS")

@@ -9,9 +9,25 @@
  * The lot is process-global C state: a list behind park_mu. Each entry
  * owns one block reference until it is unparked (or the process exits).
  * No function returns with park_mu held.
+ *
+ * Compiled in only with -DMG_TEST_HOOKS (the Makefile's test and asan
+ * targets); a plain build or `pip install .` registers nothing here, so the
+ * product never ships these functions.
  */
 #include "shared.h"
 #include "sharedarray.h"
+
+#ifndef MG_TEST_HOOKS
+
+int
+mg_sharedtest_module_add(PyObject *mod, mg_state *st)
+{
+    (void)mod;
+    (void)st;
+    return 0;
+}
+
+#else
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -173,3 +189,5 @@ mg_sharedtest_module_add(PyObject *mod, mg_state *st)
     (void)st;
     return PyModule_AddFunctions(mod, sharedtest_functions);
 }
+
+#endif /* MG_TEST_HOOKS */
