@@ -1,4 +1,4 @@
-"""C kernels (src/kernels.c) against the stdlib (math.fsum, statistics) on
+"""C kernels (src/py/kernels.c, src/base/kern_*.c) against the stdlib (math.fsum, statistics) on
 the same data, plus the documented overflow / zero-division / NaN / empty
 rules."""
 import math
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from multigil import SharedArray, kernels
+from multigil import SharedArray, _core, kernels
 
 INT_DTYPES = ["i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8"]
 FLOATS = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)
@@ -352,3 +352,27 @@ def test_sort_patterns(dtype, pattern):
     a = arr(values, dtype)
     a.sort()
     assert a.tolist() == sorted(arr(values, dtype).tolist())
+
+
+# ---- a dtype the dispatch does not know ----
+
+@pytest.mark.skipif(not hasattr(_core, "_shared_forge_dtype"),
+                    reason="needs the test hooks of src/py/sharedtest.c "
+                           "(make test builds with -DMG_TEST_HOOKS)")
+def test_unknown_dtype_never_runs_another_dtypes_loop():
+    """Defect 13: the dtype dispatch ran the f8 loops for any code it did
+    not list. Every kernel and item conversion must refuse instead."""
+    a = arr([1.0, 2.0, 3.0, 4.0])
+    x = _core._shared_forge_dtype(a)
+    calls = [kernels.sum, kernels.min, kernels.max, kernels.argmin,
+             kernels.argmax, kernels.mean, kernels.var, kernels.std,
+             kernels.count_nonzero, kernels.stats, kernels.sort,
+             lambda v: kernels.fill(v, 1.0), lambda v: kernels.add(v, 1.0),
+             lambda v: kernels.mul(v, v), lambda v: v.__iadd__(2.0),
+             lambda v: v.tolist(), lambda v: v[0],
+             lambda v: v.__setitem__(0, 5.0)]
+    for call in calls:
+        with pytest.raises(TypeError, match="unsupported SharedArray dtype "
+                                            "code 'x'"):
+            call(x)
+    assert a.tolist() == [1.0, 2.0, 3.0, 4.0]  # nothing was written

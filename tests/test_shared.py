@@ -1,5 +1,6 @@
-"""SharedArray (src/shared.c): construction, dtypes, views, item rules,
-buffer protocol, Arrow export, handles and lifetime."""
+"""SharedArray (src/py/sharedarray.c, items.c, shared.c): construction,
+dtypes, views, item rules, freeze, buffer protocol, Arrow export, handles
+and lifetime."""
 import array
 import hashlib
 import copy

@@ -159,7 +159,40 @@ core_shared_parked(PyObject *mod, PyObject *unused)
     return PyLong_FromSize_t(park_size());
 }
 
+/* A dtype that is in no table: what a corrupted descriptor would carry. */
+static const mg_dtype forged_dtype = {'x', "x8", "forged", 8, MG_KIND_FLOAT,
+                                      "d", "g"};
+
+static PyObject *
+core_shared_forge_dtype(PyObject *mod, PyObject *arg)
+{
+    mg_state *st = mg_state_from_module(mod);
+    MgSharedArrayObject *a = mg_shared_arg(st, arg, "_shared_forge_dtype()");
+    if (a == NULL) {
+        return NULL;
+    }
+    if (!mg_shared_is_contiguous(a) || a->dtype->itemsize != 8) {
+        return PyErr_Format(PyExc_ValueError,
+                            "_shared_forge_dtype() needs a contiguous array "
+                            "of 8-byte items");
+    }
+    mg_shared_desc d;
+    if (mg_shared_describe(st, arg, &d) < 0) {
+        return NULL;
+    }
+    PyObject *res = mg_shared_from_desc(st, &d);
+    if (res != NULL) {
+        ((MgSharedArrayObject *)res)->dtype = &forged_dtype;
+    }
+    return res;
+}
+
 static PyMethodDef sharedtest_functions[] = {
+    {"_shared_forge_dtype", core_shared_forge_dtype, METH_O,
+     PyDoc_STR("_shared_forge_dtype($module, a, /)\n--\n\n"
+               "A view of a (contiguous, 8-byte items) whose dtype is in no "
+               "table, to check that nothing runs the wrong loop for it "
+               "(tests only).")},
     {"_shared_describe", core_shared_describe, METH_O,
      PyDoc_STR("_shared_describe($module, a, /)\n--\n\n"
                "(dtype, offset, length, stride, readonly): the handle the "
