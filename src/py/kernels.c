@@ -497,6 +497,10 @@ mg_kernels_binop(mg_state *st, MgSharedArrayObject *a, PyObject *other, mg_binop
     mg_err status;
     MG_NOGIL(dst.n,
              status = mg_kern_binop(&dst, op, is_array ? &src : NULL, sc));
+    if (status == MG_ETOOBIG) { /* scalar_operand already refuses these */
+        return mg_raise(NULL, status, "%s(): the scalar does not fit in "
+                        "dtype '%s'", op_name(op), a->dtype->name);
+    }
     if (status != MG_OK) {
         return kern_raise(status, a->dtype, op_name(op));
     }
