@@ -1,10 +1,12 @@
 /* sharedtest.c - test hooks for the SharedArray handle interface.
  *
  * Owns: multigil._core._shared_describe / _shared_from_desc (the calls of
- * shared.h, driven from Python in one interpreter) and a "parking lot"
+ * shared.h, driven from Python in one interpreter), a "parking lot"
  * (_shared_park / _shared_unpark / _shared_parked) that moves a handle
  * between interpreters as a plain integer id, so the cross-interpreter
- * lifetime of blocks can be tested without the codec. Not public API.
+ * lifetime of blocks can be tested without the codec, and
+ * _shared_forge_dtype (a view whose dtype is in no table, to test that no
+ * dispatch falls back to another dtype's loop). Not public API.
  *
  * The lot is process-global C state: a list behind park_mu. Each entry
  * owns one block reference until it is unparked (or the process exits).
