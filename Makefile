@@ -15,33 +15,46 @@ PY_SRCS := $(sort $(wildcard src/py/*.c))
 SRCS    := $(BASE_SRCS) $(PY_SRCS)
 HDRS    := $(wildcard src/base/*.h src/py/*.h)
 VARIANT ?= release
-OBJDIR  := build/obj$(TAG)-$(VARIANT)
+# TEST_HOOKS=1 (`make test`, `make asan`) compiles the test-only functions of
+# src/py/sharedtest.c in (-DMG_TEST_HOOKS); `make build` and `pip install .`
+# leave them out. FLAVOR_STAMP relinks the module when the flavor changes.
+TEST_HOOKS ?= 0
+FLAVOR  := $(VARIANT)$(if $(filter 1,$(TEST_HOOKS)),-hooks)
+OBJDIR  := build/obj$(TAG)-$(FLAVOR)
 OBJS    := $(SRCS:src/%.c=$(OBJDIR)/%.o)
 TARGET  := multigil/_core$(EXT)
+FLAVOR_STAMP := build/flavor$(TAG)
 # CFLAGS is the user's to override; required flags live in REQ.
 CFLAGS  ?= -O2 -g
 REQ     := -std=gnu11 -fPIC -fvisibility=hidden -Isrc/base -Isrc/py -I$(PYINC) \
-           -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes -Wshadow -Werror
-SANFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+           -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes -Wshadow -Werror \
+           $(if $(filter 1,$(TEST_HOOKS)),-DMG_TEST_HOOKS)
+SANFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,float-cast-overflow \
+            -fno-sanitize-recover=undefined,float-cast-overflow
 VENV    ?= build/venv$(TAG)
 PYTEST_ARGS ?=
 
-.PHONY: all build test test-all asan asan-build bench demo clean
+.PHONY: all build test test-all asan asan-build bench demo clean FORCE
 
 all: build
 build: $(TARGET)
 
-$(TARGET): $(OBJS)
-	$(CC) -shared $(LDFLAGS) $(EXTRA_LDFLAGS) -o $@ $^ -pthread
+$(TARGET): $(OBJS) $(FLAVOR_STAMP)
+	$(CC) -shared $(LDFLAGS) $(EXTRA_LDFLAGS) -o $@ $(OBJS) -pthread
+
+$(FLAVOR_STAMP): FORCE
+	@mkdir -p $(@D); echo '$(FLAVOR)' | cmp -s - $@ || echo '$(FLAVOR)' > $@
+FORCE:
 
 $(OBJDIR)/%.o: src/%.c $(HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(REQ) $(CFLAGS) -c -o $@ $<
 
 # Tests for one Python, in its own venv (created with what tests need).
-test: build
+test:
+	$(MAKE) TEST_HOOKS=1 build
 	@scripts/venv.sh $(PYTHON) $(VENV)
-	$(VENV)/bin/python -m pytest -q tests $(PYTEST_ARGS)
+	MULTIGIL_TEST_HOOKS=1 $(VENV)/bin/python -m pytest -q tests $(PYTEST_ARGS)
 
 # Every CPython >= 3.12 found on this machine: build, then test.
 test-all:
@@ -50,11 +63,11 @@ test-all:
 # The suite under AddressSanitizer + UndefinedBehaviorSanitizer.
 asan-build:
 	rm -f $(TARGET)
-	$(MAKE) VARIANT=asan CFLAGS="$(SANFLAGS)" EXTRA_LDFLAGS="-fsanitize=address,undefined" build
+	$(MAKE) VARIANT=asan TEST_HOOKS=1 CFLAGS="$(SANFLAGS)" EXTRA_LDFLAGS="-fsanitize=address,undefined" build
 
 asan: asan-build
 	@scripts/venv.sh $(PYTHON) $(VENV)
-	scripts/asan-run.sh $(VENV)/bin/python -m pytest -q -p no:cacheprovider tests $(PYTEST_ARGS); \
+	MULTIGIL_TEST_HOOKS=1 scripts/asan-run.sh $(VENV)/bin/python -m pytest -q -p no:cacheprovider tests $(PYTEST_ARGS); \
 	rc=$$?; rm -f $(TARGET); $(MAKE) build; exit $$rc
 
 bench: build

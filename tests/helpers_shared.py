@@ -36,6 +36,36 @@ def hold_and_drop(view, rounds):
     return total
 
 
+_held = []  # buffer exports a worker keeps between tasks
+
+
+def hold_export(view):
+    """Keep a writable memoryview of a view handed over (needs handles)."""
+    _held.append(memoryview(view))
+    return len(_held[-1])
+
+
+def write_through_export(i, value):
+    _held[-1][i] = value
+
+
+def release_exports():
+    n = len(_held)
+    for m in _held:
+        m.release()
+    _held.clear()
+    return n
+
+
+def hold_export_and_try_write(view):
+    m = memoryview(view)
+    try:
+        m[0] = 0.0
+    except TypeError as exc:
+        return m.readonly, str(exc)
+    return m.readonly, None
+
+
 def length_of(view):
     return len(view)
 

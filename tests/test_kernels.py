@@ -1,17 +1,23 @@
-"""C kernels (src/kernels.c) against the stdlib (math.fsum, statistics) on
+"""C kernels (src/py/kernels.c, src/base/kern_*.c) against the stdlib (math.fsum, statistics) on
 the same data, plus the documented overflow / zero-division / NaN / empty
 rules."""
 import math
 import statistics
+import struct
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from multigil import SharedArray, kernels
+from multigil import SharedArray, _core, kernels
 
 INT_DTYPES = ["i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8"]
 FLOATS = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)
+
+
+def f32(x):
+    """x rounded to float32."""
+    return struct.unpack("f", struct.pack("f", x))[0]
 
 
 def arr(values, dtype="f8"):
@@ -155,6 +161,51 @@ def test_int_inplace_ops_wrap_around():
         a += 1000  # the scalar itself must fit the dtype
     with pytest.raises(TypeError, match="cannot store float"):
         a += 1.5
+
+
+@pytest.mark.parametrize("op", ["__iadd__", "__isub__", "__imul__",
+                                "__itruediv__", "add", "sub", "mul", "div"])
+@pytest.mark.parametrize("scalar", [1e300, -1e39, 2**200])
+def test_f4_scalar_beyond_float32_raises_like_assignment(op, scalar):
+    """Defect 13: `a += 1e300` on an f4 array cast the double to float
+    (undefined in C) and stored inf, while `a[0] = 1e300` raised. The scalar
+    now goes through the item rules: OverflowError, nothing changed."""
+    a = arr([1.5, -2.0], "f4")
+    with pytest.raises(OverflowError, match="does not fit in dtype 'f4'"):
+        a[0] = scalar
+    fn = getattr(a, op) if op.startswith("__") else getattr(kernels, op)
+    with pytest.raises(OverflowError, match="does not fit in dtype 'f4'"):
+        fn(scalar) if op.startswith("__") else fn(a, scalar)
+    assert a.tolist() == [1.5, -2.0]
+    with pytest.raises(OverflowError):
+        a += 10**400  # too large even for a double
+
+
+def test_f4_results_follow_ieee_float32():
+    big = 3e38  # fits float32 (max about 3.4028e38)
+    a = arr([big, -big, 1.0], "f4")
+    a *= 2.0  # the products overflow float32: +-inf, as float32 math
+    assert a.tolist() == [math.inf, -math.inf, 2.0]
+    b = arr([1.0, 0.0], "f4")
+    b /= 1e-45  # rounds to the smallest float32 subnormal, then divides
+    assert b.tolist() == [math.inf, 0.0]
+    c = arr([1.0], "f4")
+    c += math.inf  # inf and nan are in range
+    c -= math.inf
+    assert math.isnan(c[0])
+    d = arr([1.0], "f4")
+    d += 0.1  # float32 math: the scalar rounds to float32 first
+    assert d[0] == f32(1.0 + f32(0.1))
+
+
+def test_int_inplace_scalars_out_of_range_raise():
+    for dtype, bad in [("u1", -1), ("u1", 256), ("i2", 2**15), ("u8", 2**64),
+                       ("i8", -2**63 - 1), ("u4", -2**70)]:
+        a = arr([1, 2], dtype)
+        for op in (kernels.add, kernels.sub, kernels.mul, kernels.div):
+            with pytest.raises(OverflowError, match=f"dtype '{dtype}'"):
+                op(a, bad)
+        assert a.tolist() == [1, 2]
 
 
 def test_int_division_is_floor_and_checks_zero():
@@ -301,3 +352,27 @@ def test_sort_patterns(dtype, pattern):
     a = arr(values, dtype)
     a.sort()
     assert a.tolist() == sorted(arr(values, dtype).tolist())
+
+
+# ---- a dtype the dispatch does not know ----
+
+@pytest.mark.skipif(not hasattr(_core, "_shared_forge_dtype"),
+                    reason="needs the test hooks of src/py/sharedtest.c "
+                           "(make test builds with -DMG_TEST_HOOKS)")
+def test_unknown_dtype_never_runs_another_dtypes_loop():
+    """Defect 13: the dtype dispatch ran the f8 loops for any code it did
+    not list. Every kernel and item conversion must refuse instead."""
+    a = arr([1.0, 2.0, 3.0, 4.0])
+    x = _core._shared_forge_dtype(a)
+    calls = [kernels.sum, kernels.min, kernels.max, kernels.argmin,
+             kernels.argmax, kernels.mean, kernels.var, kernels.std,
+             kernels.count_nonzero, kernels.stats, kernels.sort,
+             lambda v: kernels.fill(v, 1.0), lambda v: kernels.add(v, 1.0),
+             lambda v: kernels.mul(v, v), lambda v: v.__iadd__(2.0),
+             lambda v: v.tolist(), lambda v: v[0],
+             lambda v: v.__setitem__(0, 5.0)]
+    for call in calls:
+        with pytest.raises(TypeError, match="unsupported SharedArray dtype "
+                                            "code 'x'"):
+            call(x)
+    assert a.tolist() == [1.0, 2.0, 3.0, 4.0]  # nothing was written

@@ -1,9 +1,11 @@
-"""SharedArray (src/shared.c): construction, dtypes, views, item rules,
-buffer protocol, Arrow export, handles and lifetime."""
+"""SharedArray (src/py/sharedarray.c, items.c, shared.c): construction,
+dtypes, views, item rules, freeze, buffer protocol, Arrow export, handles
+and lifetime."""
 import array
 import hashlib
 import copy
 import gc
+import os
 import pickle
 import struct
 import sys
@@ -15,6 +17,14 @@ from hypothesis import strategies as st
 import multigil
 import multigil as mg
 from multigil import SharedArray, _core
+
+# The test-only functions of src/py/sharedtest.c (_shared_describe,
+# _shared_park, ...) exist only in a test build (make test / make asan,
+# -DMG_TEST_HOOKS); a plain build or pip install leaves them out.
+HOOKS = hasattr(_core, "_shared_park")
+needs_hooks = pytest.mark.skipif(
+    not HOOKS, reason="needs the test hooks of src/py/sharedtest.c: build "
+                      "with `make test` (-DMG_TEST_HOOKS), not `make build`")
 
 DTYPES = ["b1", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f4", "f8"]
 CODES = dict(zip(DTYPES, "?bhiqBHIQfd"))
@@ -281,6 +291,92 @@ def test_freeze_is_block_wide_and_final():
     assert memoryview(a).readonly
 
 
+def test_freeze_refuses_while_a_memoryview_can_write():
+    """Defect 8: a memoryview taken before freeze() kept writing into the
+    frozen memory. Now freeze() raises BufferError (as bytearray refuses to
+    resize) until the view is released."""
+    a = SharedArray.from_iterable([1, 2, 3], "i4")
+    m = memoryview(a)
+    with pytest.raises(BufferError, match="cannot freeze a SharedArray while "
+                                          "1 writable buffer export.*"
+                                          "release them first"):
+        a.freeze()
+    assert not a.readonly
+    m[0] = 5  # still allowed: the memory was not frozen
+    m.release()
+    a.freeze()
+    assert a.readonly and a.tolist() == [5, 2, 3]
+    later = memoryview(a)
+    assert later.readonly  # exports taken after freeze are read-only
+    with pytest.raises(TypeError, match="read-only"):
+        later[0] = 9
+    a.freeze()  # idempotent, and read-only exports do not block it
+    assert a.tolist() == [5, 2, 3]
+
+
+def test_freeze_counts_exports_of_every_view_of_the_block():
+    a = SharedArray(8, "f8")
+    with memoryview(a[::-2]) as m:  # an export of another view object
+        for target in (a, a[1:], a.split(2)[1]):
+            with pytest.raises(BufferError, match="writable buffer export"):
+                target.freeze()
+    with memoryview(a[:4]) as m1, memoryview(a[4:]) as m2:
+        with pytest.raises(BufferError, match="2 writable buffer exports"):
+            a.freeze()
+        assert m1.nbytes == m2.nbytes == 32
+    a[::3].freeze()  # all released: the block can be frozen from any view
+    assert a.readonly
+
+
+def test_export_count_stays_balanced():
+    a = SharedArray(10, "i2")
+    for _ in range(1000):
+        bytes(a), memoryview(a[2:]).tolist(), array.array("h", a)
+    with pytest.raises(BufferError, match="strided"):
+        hashlib.sha1(a[::2])  # refused requests count nothing
+    import io
+    io.BytesIO(b"\x01" * 20).readinto(a)  # a PyBUF_WRITABLE request
+    a.freeze()
+    assert a.readonly and a[0] == 0x0101
+
+
+def test_freeze_refuses_while_another_interpreter_holds_an_export():
+    import helpers_shared as h
+    a = SharedArray.from_iterable(range(10), "f8")
+    with multigil.Pool(1) as pool:
+        assert pool.submit(h.hold_export, a[2:5]).result(timeout=60) == 3
+        with pytest.raises(BufferError, match="another interpreter"):
+            a.freeze()
+        assert pool.submit(h.write_through_export, 0, -1.0).result(
+            timeout=60) is None
+        assert a[2] == -1.0
+        assert pool.submit(h.release_exports).result(timeout=60) == 1
+        a.freeze()
+        readonly, msg = pool.submit(h.hold_export_and_try_write, a).result(
+            timeout=60)
+    assert readonly is True and "read-only" in msg
+    assert a[2] == -1.0
+
+
+def test_arrow_export_does_not_block_freeze():
+    """An exported ArrowArray's buffers are const (the C data interface
+    forbids consumers to write), so it is not a writable export."""
+    a = SharedArray.from_iterable([1.0, 2.0])
+    schema, capsule = a.__arrow_c_array__()
+    a.freeze()
+    assert a.readonly
+    del schema, capsule
+
+
+@needs_hooks
+def test_readonly_handle_refused_while_exports_exist():
+    a = SharedArray(4)
+    with memoryview(a):
+        with pytest.raises(BufferError, match="writable buffer export"):
+            _core._shared_from_desc(a, "d", 0, 4, 8, 1)
+        assert not a.readonly
+
+
 # ---- buffer protocol ----
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -330,6 +426,9 @@ def test_numpy_sees_the_same_memory():
     y = np.asarray(a[::-2])
     assert y.strides == (-16,) and y.tolist() == [5, 3, 1]
     assert np.shares_memory(x, y)
+    with pytest.raises(BufferError, match="2 writable buffer exports"):
+        a.freeze()  # x and y could still write to the frozen memory
+    del x, y
     a.freeze()
     assert not np.asarray(a).flags.writeable
     for dtype in DTYPES:
@@ -451,6 +550,7 @@ def test_lifetime_stress_across_interpreters():
     assert _core._live_blocks() == base
 
 
+@needs_hooks
 def test_handle_roundtrip_in_one_interpreter():
     a = SharedArray.from_iterable(range(20), "i2")
     v = a[17:2:-3]
@@ -463,6 +563,7 @@ def test_handle_roundtrip_in_one_interpreter():
     assert _core._shared_from_desc(a, "h", 40, 0, 2, 0).tolist() == []
 
 
+@needs_hooks
 @pytest.mark.parametrize("desc", [
     ("x", 0, 1, 2, 0),            # unknown dtype
     ("h", 1, 1, 2, 0),            # misaligned offset
@@ -483,6 +584,7 @@ def test_handle_validation_rejects_bad_descriptions(desc):
         _core._shared_from_desc(a, *desc)
 
 
+@needs_hooks
 def test_handle_readonly_flag_freezes():
     a = SharedArray(4)
     v = _core._shared_from_desc(a, "d", 0, 4, 8, 1)
@@ -498,6 +600,7 @@ def _baseline():
     return _core._live_blocks()
 
 
+@needs_hooks
 def test_parked_views_stress_lifetime():
     import helpers_shared as h
     base = _baseline()
@@ -513,6 +616,7 @@ def test_parked_views_stress_lifetime():
     assert _baseline() == base
 
 
+@needs_hooks
 def test_worker_writes_are_seen_without_copy():
     import helpers_shared as h
     a = SharedArray(1000)
@@ -525,6 +629,7 @@ def test_worker_writes_are_seen_without_copy():
     assert [a[i] for i in (0, 250, 500, 999)] == [0.0, 1.0, 2.0, 3.0]
 
 
+@needs_hooks
 def test_array_made_in_worker_outlives_the_worker():
     import helpers_shared as h
     base = _baseline()
@@ -539,6 +644,7 @@ def test_array_made_in_worker_outlives_the_worker():
     assert _baseline() == base
 
 
+@needs_hooks
 def test_freeze_is_seen_by_other_interpreters():
     import helpers_shared as h
     a = SharedArray(10)
@@ -592,6 +698,14 @@ def test_views_of_views_match_list_slicing(n, s1, s2, i):
     else:
         with pytest.raises(IndexError):
             v[i]
+
+
+@needs_hooks
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 40), SLICES, SLICES)
+def test_handles_of_views_roundtrip(n, s1, s2):
+    a = SharedArray.from_iterable(range(n), "i4")
+    v = a[s1][s2]
     desc = _core._shared_describe(v)
     assert _core._shared_from_desc(a, *desc).tolist() == v.tolist()
 
@@ -602,3 +716,42 @@ def test_dumps_refuses_a_shared_array_clearly():
         mg.dumps(a)
     with pytest.raises(TypeError, match="SharedArray"):
         mg.dumps([1, a])
+
+
+# ---- the test hooks ship only in test builds ----
+
+@pytest.mark.skipif(os.environ.get("MULTIGIL_TEST_HOOKS") != "1",
+                    reason="only `make test` / `make asan` promise a build "
+                           "with the hooks (they set MULTIGIL_TEST_HOOKS=1)")
+def test_test_builds_have_the_hooks():
+    assert HOOKS, "make test must build with -DMG_TEST_HOOKS: no test skips"
+
+
+def _preprocess_sharedtest(*flags):
+    import shutil
+    import subprocess
+    import sysconfig
+    cc = shutil.which(os.environ.get("CC", "cc"))
+    if cc is None:
+        pytest.skip("needs a C compiler to preprocess src/py/sharedtest.c")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run(
+        [cc, "-E", *flags, "-I" + os.path.join(root, "src", "base"),
+         "-I" + os.path.join(root, "src", "py"),
+         "-I" + sysconfig.get_paths()["include"],
+         os.path.join(root, "src", "py", "sharedtest.c")],
+        capture_output=True, text=True, check=True)
+    return out.stdout
+
+
+def test_plain_builds_leave_the_hooks_out():
+    """Defect 14: the test hooks shipped in every build. setup.py (pip
+    install .) and the Makefile's default build do not define
+    MG_TEST_HOOKS, and without it sharedtest.c registers nothing."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "setup.py")) as f:
+        assert "MG_TEST_HOOKS" not in f.read()
+    with open(os.path.join(root, "Makefile")) as f:
+        assert "\nTEST_HOOKS ?= 0\n" in f.read()
+    assert '"_shared_park"' not in _preprocess_sharedtest()
+    assert '"_shared_park"' in _preprocess_sharedtest("-DMG_TEST_HOOKS")

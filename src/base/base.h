@@ -35,6 +35,8 @@ typedef enum mg_err {
     MG_EINTR = -8,
     MG_EEMPTY = -9,
     MG_EFULL = -10,
+    MG_EZERODIV = -11, /* integer division by zero (kernels) */
+    MG_EDTYPE = -12,   /* a dtype code the operation does not handle */
 } mg_err;
 
 #endif /* MG_BASE_H */

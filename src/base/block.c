@@ -1,7 +1,10 @@
 /* block.c - process-global refcounted memory blocks (see block.h).
  *
  * Never calls the Python C API that needs a thread state: a block may be
- * released by any thread, with or without an interpreter attached.
+ * released by any thread, with or without an interpreter attached. No
+ * locks: the refcount and the access word (frozen bit + writable-export
+ * count) are atomics; freeze and export_begin are compare-and-swap loops
+ * on the same word, so a freeze never slips past a writable export.
  */
 #include "base.h"
 #include "block.h"
@@ -70,7 +73,7 @@ mg_block_new(size_t nbytes)
         return NULL;
     }
     atomic_init(&b->refcnt, 1);
-    atomic_init(&b->frozen, 0);
+    atomic_init(&b->access, 0);
     b->nbytes = nbytes;
     b->data = data;
     atomic_fetch_add(&live_blocks, 1);
@@ -96,6 +99,51 @@ mg_block_decref(mg_block *b)
         free(b);
         atomic_fetch_sub(&live_blocks, 1);
     }
+}
+
+#define MG_BLOCK_FROZEN ((size_t)1)
+#define MG_BLOCK_EXPORT ((size_t)2)
+
+int
+mg_block_is_frozen(mg_block *b)
+{
+    return (atomic_load(&b->access) & MG_BLOCK_FROZEN) != 0;
+}
+
+int
+mg_block_export_begin(mg_block *b)
+{
+    size_t s = atomic_load(&b->access);
+    do {
+        if (s & MG_BLOCK_FROZEN) {
+            return -1;
+        }
+    } while (!atomic_compare_exchange_weak(&b->access, &s,
+                                           s + MG_BLOCK_EXPORT));
+    return 0;
+}
+
+void
+mg_block_export_end(mg_block *b)
+{
+    atomic_fetch_sub(&b->access, MG_BLOCK_EXPORT);
+}
+
+int
+mg_block_freeze(mg_block *b, size_t *nexports)
+{
+    size_t s = atomic_load(&b->access);
+    do {
+        *nexports = s / MG_BLOCK_EXPORT;
+        if (s & MG_BLOCK_FROZEN) {
+            return 0;
+        }
+        if (*nexports != 0) {
+            return -1;
+        }
+    } while (!atomic_compare_exchange_weak(&b->access, &s,
+                                           s | MG_BLOCK_FROZEN));
+    return 0;
 }
 
 size_t

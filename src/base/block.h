@@ -14,7 +14,11 @@ typedef struct mg_block {
     atomic_size_t refcnt;
     size_t nbytes;  /* usable size of data */
     void *data;     /* owned; aligned to 64 bytes */
-    atomic_int frozen; /* 1 once made read-only; never goes back to 0 */
+    /* One word, so that freeze and a writable export cannot race: bit 0
+     * (MG_BLOCK_FROZEN) is set once the memory is read-only and never
+     * cleared; the rest counts the live buffer exports that may write
+     * (MG_BLOCK_EXPORT each). Use the functions below, not the field. */
+    atomic_size_t access;
     size_t mapped;     /* bytes mmap'd for data (large blocks), else 0 */
 } mg_block;
 
@@ -22,6 +26,15 @@ typedef struct mg_block {
 mg_block *mg_block_new(size_t nbytes);
 void mg_block_incref(mg_block *b);
 void mg_block_decref(mg_block *b);
+/* 1 once the block was frozen, else 0. */
+int mg_block_is_frozen(mg_block *b);
+/* Start a writable export: 0 (one more counted) or -1 if frozen. */
+int mg_block_export_begin(mg_block *b);
+/* End an export that mg_block_export_begin counted. */
+void mg_block_export_end(mg_block *b);
+/* Make the block read-only for good: 0 (also if it already was), or -1,
+ * changing nothing, while writable exports exist (*nexports: how many). */
+int mg_block_freeze(mg_block *b, size_t *nexports);
 /* Number of blocks alive in the process (for leak tests). */
 size_t mg_block_live_count(void);
 

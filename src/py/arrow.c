@@ -11,7 +11,6 @@
  * bits), each in a fresh block.
  */
 #include "arrow.h"
-#include "kernels.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -154,9 +153,9 @@ arrow_data(MgSharedArrayObject *a, const void **data)
         }
     }
     else {
-        mg_view dst = {b->data, a->length, (Py_ssize_t)isz, a->dtype};
+        mg_view dst = {b->data, a->length, (ptrdiff_t)isz, a->dtype};
         mg_view src = mg_view_of(a);
-        (void)mg_kern_copy(&dst, &src);
+        (void)mg_kern_copy(&dst, &src); /* a fresh block never overlaps */
     }
     *data = b->data;
     return b;

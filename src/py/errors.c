@@ -36,6 +36,12 @@ mg_raise(mg_state *st, mg_err err, const char *fmt, ...)
     case MG_ETOOBIG:
         type = PyExc_OverflowError;
         break;
+    case MG_EZERODIV:
+        type = PyExc_ZeroDivisionError;
+        break;
+    case MG_EDTYPE:
+        type = PyExc_TypeError;
+        break;
     case MG_EBROKEN:
         type = st ? st->BrokenPool : PyExc_RuntimeError;
         break;

@@ -3,13 +3,25 @@
  * Owns: mg_shared_pack (a Python value -> one item of a dtype, with the
  * range and type checks every write goes through: item and slice
  * assignment, fill, scalar operands of the kernels) and mg_shared_unpack
- * (one item -> bool, int or float). Needs the GIL; touches no shared state.
+ * (one item -> bool, int or float). Needs the GIL; touches no shared state,
+ * takes no locks. Both switch on the dtype code and list every code of
+ * dtype.c: any other is a TypeError (mg_shared_dtype_error), never another
+ * dtype's conversion.
  */
 #include "sharedarray.h"
 
 #include <float.h>
 #include <math.h>
 #include <string.h>
+
+PyObject *
+mg_shared_dtype_error(const mg_dtype *dt, const char *what)
+{
+    return PyErr_Format(PyExc_TypeError,
+                        "unsupported SharedArray dtype code '%c' (%.50s) in "
+                        "%s; this is a bug or a corrupted handle",
+                        dt->code, dt->name, what);
+}
 
 static int
 pack_type_error(const mg_dtype *dt, PyObject *obj)
@@ -143,7 +155,7 @@ pack_float(const mg_dtype *dt, PyObject *obj, void *out)
         }
         return -1;
     }
-    if (dt->itemsize == 4) {
+    if (dt->code == 'f') {
         if (isfinite(d) && fabs(d) > FLT_MAX) {
             return pack_range_error(dt, obj);
         }
@@ -159,10 +171,18 @@ pack_float(const mg_dtype *dt, PyObject *obj, void *out)
 int
 mg_shared_pack(const mg_dtype *dt, PyObject *obj, void *out)
 {
-    switch (dt->kind) {
-    case MG_KIND_BOOL: return pack_bool(dt, obj, out);
-    case MG_KIND_FLOAT: return pack_float(dt, obj, out);
-    default: return pack_integer(dt, obj, out);
+    switch (dt->code) {
+    case '?':
+        return pack_bool(dt, obj, out);
+    case 'f':
+    case 'd':
+        return pack_float(dt, obj, out);
+    case 'b': case 'h': case 'i': case 'q':
+    case 'B': case 'H': case 'I': case 'Q':
+        return pack_integer(dt, obj, out);
+    default:
+        mg_shared_dtype_error(dt, "item assignment");
+        return -1;
     }
 }
 
@@ -180,6 +200,7 @@ mg_shared_unpack(const mg_dtype *dt, const void *p)
     case 'I': return PyLong_FromUnsignedLong(*(const uint32_t *)p);
     case 'Q': return PyLong_FromUnsignedLongLong(*(const uint64_t *)p);
     case 'f': return PyFloat_FromDouble(*(const float *)p);
-    default: return PyFloat_FromDouble(*(const double *)p);
+    case 'd': return PyFloat_FromDouble(*(const double *)p);
+    default: return mg_shared_dtype_error(dt, "reading an item");
     }
 }

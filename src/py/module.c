@@ -7,6 +7,8 @@
  */
 #include "core.h"
 #include "block.h"
+#include "kernels.h"
+#include "sharedarray.h"
 
 mg_state *
 mg_state_from_module(PyObject *mod)
@@ -79,6 +81,12 @@ core_exec(PyObject *mod)
         return -1;
     }
     if (mg_shared_module_add(mod, st) < 0) {
+        return -1;
+    }
+    if (mg_kernels_module_add(mod, st) < 0) {
+        return -1;
+    }
+    if (mg_sharedtest_module_add(mod, st) < 0) {
         return -1;
     }
     return 0;

@@ -23,7 +23,9 @@ int mg_shared_check(mg_state *st, PyObject *obj);
 int mg_shared_describe(mg_state *st, PyObject *obj, mg_shared_desc *desc);
 /* A new SharedArray of the current interpreter over desc->block (it takes
  * its own block reference). The description is untrusted: a dtype, offset,
- * length or stride that does not fit the block raises ValueError. */
+ * length or stride that does not fit the block raises ValueError; a
+ * readonly one freezes the block (BufferError while writable exports of
+ * it exist). */
 PyObject *mg_shared_from_desc(mg_state *st, const mg_shared_desc *desc);
 
 #endif

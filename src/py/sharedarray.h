@@ -1,5 +1,7 @@
-/* sharedarray.h - the SharedArray object layout, shared by shared.c (the
- * type) and kernels.c (the C kernels that run over its memory).
+/* sharedarray.h - the SharedArray object layout and the calls between
+ * the files of the SharedArray layer: sharedarray.c (the type), items.c
+ * (item conversion), shared.c (the codec's handles), kernels.c (the
+ * kernels' Python face), arrow.c (Arrow export), sharedtest.c (hooks).
  *
  * An MgSharedArrayObject belongs to one interpreter. It never crosses: the
  * codec sends its mg_block plus an mg_shared_desc (shared.h) and the other
@@ -11,6 +13,7 @@
 #include "core.h"
 #include "block.h"
 #include "dtype.h"
+#include "kern.h"
 
 typedef struct MgSharedArrayObject {
     PyObject_HEAD
@@ -24,14 +27,7 @@ typedef struct MgSharedArrayObject {
     PyObject *weakreflist;
 } MgSharedArrayObject;
 
-/* A plain-C description of the memory a kernel works on. */
-typedef struct mg_view {
-    char *base;
-    Py_ssize_t n;
-    Py_ssize_t stride;
-    const mg_dtype *dtype;
-} mg_view;
-
+/* The memory of a, for the loops of kern.h. */
 static inline mg_view
 mg_view_of(const MgSharedArrayObject *a)
 {
@@ -55,7 +51,7 @@ mg_shared_is_contiguous(const MgSharedArrayObject *a)
 static inline int
 mg_shared_is_frozen(const MgSharedArrayObject *a)
 {
-    return atomic_load(&a->block->frozen) != 0;
+    return mg_block_is_frozen(a->block);
 }
 
 /* The SharedArray in obj, or NULL with TypeError naming what (e.g.
@@ -69,8 +65,20 @@ int mg_shared_check_writable(MgSharedArrayObject *a);
 int mg_shared_pack(const mg_dtype *dt, PyObject *obj, void *out);
 /* The Python value of the item at p. */
 PyObject *mg_shared_unpack(const mg_dtype *dt, const void *p);
+/* TypeError for a dtype that the item rules or a kernel (what, e.g.
+ * "sum()") do not handle: never run another dtype's code. Returns NULL. */
+PyObject *mg_shared_dtype_error(const mg_dtype *dt, const char *what);
 /* A new, zero-filled, contiguous array of the current interpreter. */
 PyObject *mg_shared_new(mg_state *st, const mg_dtype *dt, Py_ssize_t length);
+/* A new array of the current interpreter over length items of dt at base
+ * inside block (taking its own block reference); the caller checked that
+ * they fit. */
+PyObject *mg_shared_wrap(mg_state *st, mg_block *block, char *base,
+                         Py_ssize_t length, Py_ssize_t stride,
+                         const mg_dtype *dt);
+/* Freeze block, or -1 with BufferError while writable buffer exports of it
+ * exist (they could still write to the frozen memory). */
+int mg_shared_freeze_block(mg_block *block);
 
 /* Registers the test hooks of sharedtest.c; -1 with an exception. */
 int mg_sharedtest_module_add(PyObject *mod, mg_state *st);

@@ -1,17 +1,35 @@
 /* sharedtest.c - test hooks for the SharedArray handle interface.
  *
  * Owns: multigil._core._shared_describe / _shared_from_desc (the calls of
- * shared.h, driven from Python in one interpreter) and a "parking lot"
+ * shared.h, driven from Python in one interpreter), a "parking lot"
  * (_shared_park / _shared_unpark / _shared_parked) that moves a handle
  * between interpreters as a plain integer id, so the cross-interpreter
- * lifetime of blocks can be tested without the codec. Not public API.
+ * lifetime of blocks can be tested without the codec, and
+ * _shared_forge_dtype (a view whose dtype is in no table, to test that no
+ * dispatch falls back to another dtype's loop). Not public API.
  *
  * The lot is process-global C state: a list behind park_mu. Each entry
  * owns one block reference until it is unparked (or the process exits).
  * No function returns with park_mu held.
+ *
+ * Compiled in only with -DMG_TEST_HOOKS (the Makefile's test and asan
+ * targets); a plain build or `pip install .` registers nothing here, so the
+ * product never ships these functions.
  */
 #include "shared.h"
 #include "sharedarray.h"
+
+#ifndef MG_TEST_HOOKS
+
+int
+mg_sharedtest_module_add(PyObject *mod, mg_state *st)
+{
+    (void)mod;
+    (void)st;
+    return 0;
+}
+
+#else
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -143,7 +161,40 @@ core_shared_parked(PyObject *mod, PyObject *unused)
     return PyLong_FromSize_t(park_size());
 }
 
+/* A dtype that is in no table: what a corrupted descriptor would carry. */
+static const mg_dtype forged_dtype = {'x', "x8", "forged", 8, MG_KIND_FLOAT,
+                                      "d", "g"};
+
+static PyObject *
+core_shared_forge_dtype(PyObject *mod, PyObject *arg)
+{
+    mg_state *st = mg_state_from_module(mod);
+    MgSharedArrayObject *a = mg_shared_arg(st, arg, "_shared_forge_dtype()");
+    if (a == NULL) {
+        return NULL;
+    }
+    if (!mg_shared_is_contiguous(a) || a->dtype->itemsize != 8) {
+        return PyErr_Format(PyExc_ValueError,
+                            "_shared_forge_dtype() needs a contiguous array "
+                            "of 8-byte items");
+    }
+    mg_shared_desc d;
+    if (mg_shared_describe(st, arg, &d) < 0) {
+        return NULL;
+    }
+    PyObject *res = mg_shared_from_desc(st, &d);
+    if (res != NULL) {
+        ((MgSharedArrayObject *)res)->dtype = &forged_dtype;
+    }
+    return res;
+}
+
 static PyMethodDef sharedtest_functions[] = {
+    {"_shared_forge_dtype", core_shared_forge_dtype, METH_O,
+     PyDoc_STR("_shared_forge_dtype($module, a, /)\n--\n\n"
+               "A view of a (contiguous, 8-byte items) whose dtype is in no "
+               "table, to check that nothing runs the wrong loop for it "
+               "(tests only).")},
     {"_shared_describe", core_shared_describe, METH_O,
      PyDoc_STR("_shared_describe($module, a, /)\n--\n\n"
                "(dtype, offset, length, stride, readonly): the handle the "
@@ -173,3 +224,5 @@ mg_sharedtest_module_add(PyObject *mod, mg_state *st)
     (void)st;
     return PyModule_AddFunctions(mod, sharedtest_functions);
 }
+
+#endif /* MG_TEST_HOOKS */
