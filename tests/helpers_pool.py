@@ -184,5 +184,5 @@ def segfault_this_thread():
     return "no crash"
 
 
-def init_fail_long():
-    raise ValueError("\u20ac" * 400)
+def init_fail_long(n=400):
+    raise ValueError("\u20ac" * n)

@@ -326,8 +326,11 @@ def test_on_worker_thread_tells_callbacks_where_they_run():
 
 # ---- messages and argument checks ----
 
-def test_long_non_ascii_initializer_error_is_a_broken_pool():
-    p = multigil.Pool(1, initializer=h.init_fail_long)
+@pytest.mark.parametrize("n", [400, 401, 402])
+def test_long_non_ascii_initializer_error_is_a_broken_pool(n):
+    """Three lengths, so that a cut at a fixed byte count falls inside a
+    three-byte character at least once."""
+    p = multigil.Pool(1, initializer=h.init_fail_long, initargs=(n,))
     try:
         with pytest.raises(multigil.BrokenPool) as info:
             for _ in range(100):
