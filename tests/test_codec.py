@@ -282,6 +282,52 @@ def test_pickles_and_code_from_another_process_are_refused():
     assert _core.loads(plain) == [1, "a"]   # plain values carry no MAC
 
 
+def test_loads_of_foreign_bytes_never_imports_or_fetches():
+    # Defect 11: function references and module records carried no MAC,
+    # so a 20-byte message imported any module or returned os.system.
+    head = _core.dumps(None)[:4]
+    name = lambda s: bytes([len(s)]) + s.encode()   # noqa: E731
+    body = name("os") + name("system")
+    fnref = head + b"R" + struct.pack("<I", len(body)) + body
+    module = head + b"M" + b"a" + name("this")
+    code = ("import sys; sys.path[:0] = [%r]; from multigil import _core\n"
+            "for data in (%r, %r):\n"
+            "    try:\n"
+            "        print('LOADED', _core.loads(data))\n"
+            "    except ValueError as e:\n"
+            "        print('REFUSED', e)\n"
+            "print('this' in sys.modules)\n" % (ROOT, fnref, module))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                         text=True, timeout=60).stdout
+    assert "LOADED" not in out and "Zen of Python" not in out, out
+    assert out.count("REFUSED corrupt multigil message") == 2, out
+    assert out.rstrip().endswith("False"), out
+
+
+def test_function_and_module_references_from_another_process_refused():
+    code = ("import sys; sys.path[:0] = [%r]; from multigil import _core; "
+            "import os; print(_core.dumps(os.path.join).hex()); "
+            "print(_core.dumps(os).hex())" % ROOT)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                         text=True, timeout=60, check=True).stdout.split()
+    fnref, module = (bytes.fromhex(x) for x in out)
+    with pytest.raises(ValueError, match="function reference fails its "
+                                         "integrity check"):
+        _core.loads(fnref)
+    with pytest.raises(ValueError, match="module reference fails its "
+                                         "integrity check"):
+        _core.loads(module)
+    assert _core.loads(_core.dumps(os.path.join)) is os.path.join
+
+
+def test_signed_payloads_do_not_verify_across_kinds():
+    # A pickle's signed bytes spliced in as a module record must not pass.
+    data = _core.dumps(H.Point(1, 2))
+    assert data[4:5] == b"P"
+    with pytest.raises(ValueError, match="integrity check"):
+        _core.loads(data[:4] + b"M" + data[5:])
+
+
 def test_loads_accepts_buffers():
     data = _core.dumps([1, "a"])
     assert _core.loads(memoryview(data)) == [1, "a"]
@@ -347,15 +393,52 @@ def test_function_globals_and_modules():
     assert g.__qualname__ == uses_module.__qualname__
 
 
-def test_rebuilt_functions_are_cached():
+def test_code_is_cached_but_each_function_is_new():
     k = 1
 
     def f(x):
         return x + k
-    assert roundtrip(f) is roundtrip(f)
-    first = roundtrip(f)
-    k = 2      # a different closure value: a different record, rebuilt
-    assert roundtrip(f) is not first and roundtrip(f)(1) == 3
+    first, second = roundtrip(f), roundtrip(f)
+    assert first is not second              # globals/cells are per message
+    assert first.__code__ is second.__code__    # the code object is cached
+    k = 2
+    assert roundtrip(f)(1) == 3 and first(1) == 2
+
+
+def fresh_main_function(src, name, **globals_):
+    """A function defined in a namespace named __main__ (so it crosses as
+    code) with the given globals."""
+    ns = {"__name__": "__main__", **globals_}
+    exec(textwrap.dedent(src), ns)
+    return ns[name]
+
+
+def test_tasks_do_not_see_state_left_by_earlier_tasks():
+    # Defect 6: the worker cached the rebuilt function with its globals
+    # and cells, so a task saw what an earlier task on that worker had
+    # appended (1, 2, 3 instead of 1, 1, 1).
+    add = fresh_main_function("""
+        def add(x):
+            seen.append(x)
+            return len(seen)
+    """, "add", seen=[])
+
+    def make_counter():
+        cell = []
+
+        def count(x):
+            cell.append(x)
+            return len(cell)
+        return count
+    count = make_counter()
+    with mg.Pool(1) as p:
+        assert [p.submit(add, i).result(60) for i in range(3)] == [1, 1, 1]
+        assert [p.submit(count, i).result(60) for i in range(3)] == [1, 1, 1]
+        # one copy per task; a map chunk is one task
+        assert list(p.map(count, range(5), chunksize=1)) == [1] * 5
+        add.__globals__["seen"].extend([7, 8])   # each task: its snapshot
+        assert p.submit(add, 0).result(60) == 3
+    assert add.__globals__["seen"] == [7, 8]     # the caller's list
 
 
 def test_functions_sharing_globals_share_a_namespace():
@@ -480,6 +563,12 @@ MAIN_SCRIPT = textwrap.dedent("""
             return x + k
         return inner
 
+    seen = []
+
+    def add(x):
+        seen.append(x)
+        return len(seen)
+
     if __name__ == "__main__":
         with mg.Pool(2) as pool:
             assert pool.submit(fn, 1).result(60) == 13
@@ -493,6 +582,12 @@ MAIN_SCRIPT = textwrap.dedent("""
                 [0, 10, 20, 30, 40]
             assert sorted(pool.map(fact, range(6), ordered=False)) == \\
                 [1, 1, 2, 6, 24, 120]
+        with mg.Pool(1) as pool:
+            # each task sees the caller's (empty) list, not the previous
+            # task's appends on the same worker
+            assert [pool.submit(add, i).result(60) for i in range(3)] == \\
+                [1, 1, 1], "state leaked between tasks"
+        assert seen == []
         print("MAIN OK")
 """)
 

@@ -731,7 +731,8 @@ enc_pickle(mg_enc *e, PyObject *obj)
     unsigned char tag = TAG_PICKLE;
     int rc = mg_enc_bytes(e, &tag, 1);
     if (rc == 0) {
-        rc = mg_enc_signed(e, data);
+        rc = mg_enc_signed(e, TAG_PICKLE, PyBytes_AS_STRING(data),
+                           (size_t)PyBytes_GET_SIZE(data));
     }
     Py_DECREF(data);
     return rc;
@@ -1268,11 +1269,9 @@ done:
 }
 
 int
-mg_enc_signed(mg_enc *e, PyObject *data)
+mg_enc_signed(mg_enc *e, int domain, const void *p, size_t n)
 {
-    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(data);
-    size_t n = (size_t)PyBytes_GET_SIZE(data);
-    uint64_t mac = mg_codec_mac(p, n);
+    uint64_t mac = mg_codec_mac(domain, p, n);
     if (mg_enc_varint(e, (uint64_t)n) < 0 || mg_enc_bytes(e, p, n) < 0) {
         return -1;
     }
@@ -1280,8 +1279,8 @@ mg_enc_signed(mg_enc *e, PyObject *data)
 }
 
 int
-mg_dec_signed(mg_dec *d, const char *what, const unsigned char **p,
-              Py_ssize_t *n)
+mg_dec_signed(mg_dec *d, int domain, const char *what,
+              const unsigned char **p, Py_ssize_t *n)
 {
     if (mg_dec_count(d, n, 1, what) < 0
         || mg_dec_need(d, (size_t)*n + 8, what) < 0) {
@@ -1289,7 +1288,7 @@ mg_dec_signed(mg_dec *d, const char *what, const unsigned char **p,
     }
     uint64_t mac;
     memcpy(&mac, d->p + *n, 8);
-    if (mac != mg_codec_mac(d->p, (size_t)*n)) {
+    if (mac != mg_codec_mac(domain, d->p, (size_t)*n)) {
         mg_dec_corrupt(d, "%s fails its integrity check (it only loads in "
                           "the process that encoded it)", what);
         return -1;
@@ -1304,7 +1303,7 @@ dec_pickle(mg_dec *d)
 {
     const unsigned char *data;
     Py_ssize_t n;
-    if (mg_dec_signed(d, "a pickled value", &data, &n) < 0
+    if (mg_dec_signed(d, TAG_PICKLE, "a pickled value", &data, &n) < 0
         || load_pickle(d->st) < 0) {
         return NULL;
     }
@@ -1582,6 +1581,7 @@ mg_codec_state_traverse(mg_state *st, visitproc visit, void *arg)
     Py_VISIT(st->codefn_helper);
     Py_VISIT(st->fn_cache);
     Py_VISIT(st->code_cache);
+    Py_VISIT(st->code_by_bytes);
     return 0;
 }
 
@@ -1598,6 +1598,7 @@ mg_codec_state_clear(mg_state *st)
     Py_CLEAR(st->codefn_helper);
     Py_CLEAR(st->fn_cache);
     Py_CLEAR(st->code_cache);
+    Py_CLEAR(st->code_by_bytes);
 }
 
 static PyObject *

@@ -97,17 +97,18 @@ void mg_enc_note_bad(mg_enc *e, PyTypeObject *tp);
 /* Raises NotShareableError for obj, chaining the current exception. */
 int mg_enc_not_shareable(mg_enc *e, PyObject *obj, const char *why);
 
-/* SipHash-2-4 of p[0:n] under this process's random key: the MAC that
- * guards pickles and marshalled code in a message. */
-uint64_t mg_codec_mac(const unsigned char *p, size_t n);
-/* A signed payload: varint length, the bytes of data (a bytes object),
- * then their 8-byte MAC. */
-int mg_enc_signed(mg_enc *e, PyObject *data);
-/* Reads a signed payload and checks its MAC; *p and *n give the bytes
- * (inside the message). what names it in errors. -1 with ValueError on a
- * truncated payload or a bad MAC. */
-int mg_dec_signed(mg_dec *d, const char *what, const unsigned char **p,
-                  Py_ssize_t *n);
+/* SipHash-2-4 of p[0:n] under this process's random key, derived per
+ * domain (the tag of the record the payload belongs to): the MAC that
+ * guards pickles, marshalled code, function references and modules. */
+uint64_t mg_codec_mac(int domain, const unsigned char *p, size_t n);
+/* A signed payload: varint length, the n bytes at p, then their 8-byte
+ * MAC under domain. */
+int mg_enc_signed(mg_enc *e, int domain, const void *p, size_t n);
+/* Reads a signed payload and checks its MAC under domain; *p and *n give
+ * the bytes (inside the message). what names it in errors. -1 with
+ * ValueError on a truncated payload or a bad MAC. */
+int mg_dec_signed(mg_dec *d, int domain, const char *what,
+                  const unsigned char **p, Py_ssize_t *n);
 
 /* ---- readers (codec.c); NULL / -1 with ValueError on bad input ---- */
 int mg_dec_need(mg_dec *d, size_t n, const char *what);

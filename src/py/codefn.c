@@ -149,6 +149,27 @@ done:
     return r;
 }
 
+/* A signed payload holding the UTF-8 names a (and b, unless NULL), each
+ * as varint length + bytes: what a TAG_FNREF or TAG_MODULE record makes
+ * the decoder import, so foreign bytes can never name a module. */
+static int
+enc_signed_names(mg_enc *e, int domain, PyObject *a, PyObject *b)
+{
+    mg_buf names = MG_BUF_INIT;
+    mg_buf *out = e->out;
+    e->out = &names;
+    int rc = enc_utf8(e, a);
+    if (rc == 0 && b != NULL) {
+        rc = enc_utf8(e, b);
+    }
+    e->out = out;
+    if (rc == 0) {
+        rc = mg_enc_signed(e, domain, names.data, names.len);
+    }
+    mg_buf_release(&names);
+    return rc;
+}
+
 static int
 enc_fnref(mg_enc *e, PyObject *fn)
 {
@@ -158,8 +179,9 @@ enc_fnref(mg_enc *e, PyObject *fn)
     if (r <= 0) {
         return r;
     }
-    if (rec_begin(e, TAG_FNREF, &pos) < 0 || enc_utf8(e, modname) < 0
-        || enc_utf8(e, qualname) < 0 || rec_end(e, pos) < 0) {
+    if (rec_begin(e, TAG_FNREF, &pos) < 0
+        || enc_signed_names(e, TAG_FNREF, modname, qualname) < 0
+        || rec_end(e, pos) < 0) {
         r = -1;
     }
     Py_DECREF(modname);
@@ -188,7 +210,8 @@ enc_module(mg_enc *e, PyObject *mod)
         }
         goto done;
     }
-    if (mg_enc_byte(e, TAG_MODULE) < 0 || mg_enc_str(e, name) < 0) {
+    if (mg_enc_byte(e, TAG_MODULE) < 0
+        || enc_signed_names(e, TAG_MODULE, name, NULL) < 0) {
         goto done;
     }
     rc = 1;
@@ -469,7 +492,8 @@ enc_fncode_body(mg_enc *e, PyObject *fn)
     if (module == NULL || !PyUnicode_CheckExact(module)) {
         module = Py_None;
     }
-    if (mg_enc_signed(e, data) < 0
+    if (mg_enc_signed(e, TAG_FNCODE, PyBytes_AS_STRING(data),
+                      (size_t)PyBytes_GET_SIZE(data)) < 0
         || mg_enc_varint(e, (uint64_t)ns) < 0
         || mg_enc_varint(e, (uint64_t)PyTuple_GET_SIZE(freevars)) < 0
         || mg_enc_str(e, name) < 0 || mg_enc_str(e, qualname) < 0
@@ -719,23 +743,67 @@ dec_utf8(mg_dec *d)
     return PyUnicode_DecodeUTF8(p, n, "strict");
 }
 
+/* Reads the signed payload of names that enc_signed_names wrote: *a (and
+ * *b, when b is not NULL) get new str references. */
+static int
+dec_signed_names(mg_dec *d, int domain, const char *what, PyObject **a,
+                 PyObject **b)
+{
+    const unsigned char *p;
+    Py_ssize_t n;
+    if (mg_dec_signed(d, domain, what, &p, &n) < 0) {
+        return -1;
+    }
+    const unsigned char *after = d->p, *end = d->end;
+    d->p = p;
+    d->end = p + n;
+    *a = dec_utf8(d);
+    if (*a != NULL && b != NULL) {
+        *b = dec_utf8(d);
+        if (*b == NULL) {
+            Py_CLEAR(*a);
+        }
+    }
+    int rc = *a != NULL ? 0 : -1;
+    if (rc == 0 && d->p != d->end) {
+        mg_dec_corrupt(d, "%s has unread bytes", what);
+        Py_CLEAR(*a);
+        if (b != NULL) {
+            Py_CLEAR(*b);
+        }
+        rc = -1;
+    }
+    d->p = after;
+    d->end = end;
+    return rc;
+}
+
+/* The module named name: from sys.modules when it is there (the common
+ * case, and no import machinery), else imported. */
+static PyObject *
+import_module(PyObject *name)
+{
+    PyObject *mod = PyImport_GetModule(name);
+    if (mod != NULL || PyErr_Occurred()) {
+        return mod;
+    }
+    return PyImport_Import(name);
+}
+
 static PyObject *
 fnref_resolve(mg_dec *d)
 {
     PyObject *modname = NULL, *qualname = NULL, *mod = NULL, *fn = NULL;
-    modname = dec_utf8(d);
-    qualname = modname ? dec_utf8(d) : NULL;
-    if (qualname == NULL) {
-        goto done;
+    if (dec_signed_names(d, TAG_FNREF, "a function reference", &modname,
+                         &qualname) < 0) {
+        return NULL;
     }
-    mod = PyImport_Import(modname);
-    if (mod == NULL) {
-        goto done;
+    mod = import_module(modname);
+    if (mod != NULL) {
+        fn = resolve_qualname(mod, qualname);
     }
-    fn = resolve_qualname(mod, qualname);
-done:
-    Py_XDECREF(modname);
-    Py_XDECREF(qualname);
+    Py_DECREF(modname);
+    Py_DECREF(qualname);
     Py_XDECREF(mod);
     return fn;
 }
@@ -822,19 +890,40 @@ dec_namespace(mg_dec *d, uint64_t ns, PyObject *module)
     return g;
 }
 
+/* The code object of a signed marshal payload. Code objects are immutable,
+ * so they are cached by their marshal bytes (st->code_by_bytes): shipping
+ * one lambda a million times unmarshals it once per worker. Only the code
+ * is cached: every record gets a new function, namespace and cells. */
 static PyObject *
 dec_code(mg_dec *d)
 {
     const unsigned char *p;
     Py_ssize_t n;
-    if (mg_dec_signed(d, "function code", &p, &n) < 0) {
+    if (mg_dec_signed(d, TAG_FNCODE, "function code", &p, &n) < 0) {
         return NULL;
     }
-    PyObject *code = PyMarshal_ReadObjectFromString((const char *)p, n);
-    if (code != NULL && !PyCode_Check(code)) {
-        Py_DECREF(code);
-        return mg_dec_corrupt(d, "a function record holds no code");
+    PyObject *key = PyBytes_FromStringAndSize((const char *)p, n);
+    if (key == NULL) {
+        return NULL;
     }
+    PyObject *cache = d->st->code_by_bytes;
+    PyObject *code = Py_XNewRef(PyDict_GetItemWithError(cache, key));
+    if (code == NULL && !PyErr_Occurred()) {
+        code = PyMarshal_ReadObjectFromString((const char *)p, n);
+        if (code != NULL && !PyCode_Check(code)) {
+            Py_CLEAR(code);
+            mg_dec_corrupt(d, "a function record holds no code");
+        }
+        if (code != NULL && n <= MG_CODEC_CACHE_RECORD_MAX) {
+            if (PyDict_GET_SIZE(cache) >= MG_CODEC_CACHE_MAX) {
+                PyDict_Clear(cache);
+            }
+            if (PyDict_SetItem(cache, key, code) < 0) {
+                Py_CLEAR(code);
+            }
+        }
+    }
+    Py_DECREF(key);
     return code;
 }
 
@@ -983,47 +1072,29 @@ dec_fncode_body(mg_dec *d)
     return fn;
 }
 
+/* A function sent as code. Never cached as a whole: its globals and
+ * cells are the caller's snapshot at submit, so each record gets fresh
+ * ones (a task must not see what an earlier task left in them). */
 static PyObject *
 dec_fncode(mg_dec *d)
 {
     const unsigned char *start, *saved;
-    PyObject *key = NULL, *fn = NULL;
+    PyObject *fn = NULL;
     int top = d->fn_nesting == 0;
     if (rec_open(d, &start, &saved) < 0) {
         return NULL;
     }
-    if (!top) {
+    if (top) {
+        Py_XSETREF(d->fn_table, PyList_New(0));
+        Py_XSETREF(d->ns_table, PyList_New(0));
+    }
+    if (d->fn_table != NULL && d->ns_table != NULL) {
         fn = dec_fncode_body(d);
-        goto done;
     }
-    fn = cache_get(d, start, &key);
-    if (fn != NULL) {
-        d->p = d->end;
-        goto done;
+    if (top) {
+        Py_CLEAR(d->fn_table);
+        Py_CLEAR(d->ns_table);
     }
-    if (PyErr_Occurred()) {
-        goto done;
-    }
-    Py_XSETREF(d->fn_table, PyList_New(0));
-    Py_XSETREF(d->ns_table, PyList_New(0));
-    if (d->fn_table == NULL || d->ns_table == NULL) {
-        goto done;
-    }
-    int saw = d->saw_handle;
-    d->saw_handle = 0;
-    fn = dec_fncode_body(d);
-    /* Big records (a closure over a large value) are not kept: the key
-     * alone would pin their bytes in every worker. */
-    if (fn != NULL && !d->saw_handle && d->p == d->end
-        && d->end - start <= MG_CODEC_CACHE_RECORD_MAX
-        && cache_put(d, key, fn) < 0) {
-        Py_CLEAR(fn);
-    }
-    d->saw_handle |= saw;
-    Py_CLEAR(d->fn_table);
-    Py_CLEAR(d->ns_table);
-done:
-    Py_XDECREF(key);
     if (rec_close(d, saved, fn != NULL) < 0) {
         Py_CLEAR(fn);
     }
@@ -1101,11 +1172,12 @@ dec_method(mg_dec *d)
 static PyObject *
 dec_module(mg_dec *d)
 {
-    PyObject *name = dec_str_exact(d, "a module name");
-    if (name == NULL) {
+    PyObject *name = NULL;
+    if (dec_signed_names(d, TAG_MODULE, "a module reference", &name,
+                         NULL) < 0) {
         return NULL;
     }
-    PyObject *mod = PyImport_Import(name);
+    PyObject *mod = import_module(name);
     Py_DECREF(name);
     return mod;
 }
@@ -1136,7 +1208,8 @@ mg_codefn_state_init(mg_state *st)
      * worker imports this module, and functools costs about 3 ms. */
     st->fn_cache = PyDict_New();
     st->code_cache = PyDict_New();
-    if (!st->fn_cache || !st->code_cache) {
+    st->code_by_bytes = PyDict_New();
+    if (!st->fn_cache || !st->code_cache || !st->code_by_bytes) {
         return -1;
     }
     return 0;

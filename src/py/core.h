@@ -46,8 +46,9 @@ typedef struct mg_state {
     PyObject *bytesio_type;   /* io.BytesIO */
     PyObject *partial_type;   /* functools.partial */
     PyObject *codefn_helper;  /* multigil._codefn.global_names, lazy */
-    PyObject *fn_cache;       /* dict: record bytes -> rebuilt function */
+    PyObject *fn_cache;       /* dict: TAG_FNREF record bytes -> function */
     PyObject *code_cache;     /* dict: id(code) -> (code, marshal, names) */
+    PyObject *code_by_bytes;  /* dict: marshal bytes -> code (decoder) */
 
     /* shared.c */
     PyTypeObject *SharedArrayType;
