@@ -170,21 +170,97 @@ def test_pickle_fallback_is_per_object():
 
 # ---- limits ----
 
-def test_cycles_refused():
+def test_self_references_are_rebuilt():
+    # Defect 12: a list that contains itself used to be refused; it is
+    # rebuilt, as pickle does.
     a = []
     a.append(a)
-    with pytest.raises(ValueError, match="contains itself"):
-        _core.dumps(a)
+    r = roundtrip(a)
+    assert type(r) is list and len(r) == 1 and r[0] is r
     d = {}
     d["self"] = [1, (d,)]
-    with pytest.raises(ValueError, match="reference cycles"):
-        _core.dumps(d)
+    r = _core._roundtrip(d)
+    assert r["self"][1][0] is r and r["self"][0] == 1
 
 
-def test_shared_reference_is_copied_not_refused():
+def test_cycle_through_a_tuple_is_refused():
+    t = ([],)
+    t[0].append(t)
+    with pytest.raises(ValueError, match="cannot encode a tuple that "
+                                         "contains itself"):
+        _core.dumps(t)
+
+
+def test_shared_references_keep_their_identity():
     x = [1, 2]
-    r = roundtrip([x, x, (x,)])
-    assert r == [[1, 2], [1, 2], ([1, 2],)]
+    s = {3}
+    ba = bytearray(b"q")
+    p = H.Point(1, 2)
+    t = (4, "five")
+    r = roundtrip([x, x, (x,), s, s, ba, ba, p, p, t, t, {"k": x}])
+    assert r[0] == [1, 2] and r[0] is r[1] is r[2][0] is r[11]["k"]
+    assert r[3] is r[4] and r[5] is r[6] and r[7] is r[8]
+    assert r[9] is r[10] and r[9] == (4, "five")
+    r = roundtrip([x, [1, 2]])
+    assert r[0] == r[1] and r[0] is not r[1]
+
+
+def test_doubly_shared_nesting_stays_small():
+    # Defect 12: a = [a, a] nested 22 deep encoded to 16 MB, and 40 deep
+    # never finished (with the GIL held).
+    for wrap in (list, tuple):
+        a = wrap()
+        for _ in range(40):
+            a = wrap((a, a))
+        data = _core.dumps(a)
+        assert len(data) < 40 * 8
+        r = _core.loads(data)
+        for _ in range(40):
+            assert r[0] is r[1]
+            r = r[0]
+        assert r == wrap()
+
+
+def varint(n):
+    out = bytearray()
+    while True:
+        out.append((n & 0x7f) | (0x80 if n > 0x7f else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+
+
+def test_malformed_back_references_are_refused():
+    head = _core.dumps(None)[:4]
+    for body, match in [
+        (b"G\x00", "back-reference to value 0, but only 0"),
+        (b"l\x02NG\x05", "back-reference to value 5, but only 1"),
+        (b"t\x01G\x00", "a tuple, frozenset or pickle not decoded yet"),
+        (b"Z\x01G\x00", "not decoded yet"),
+        (b"l\x01G\x80", "truncated"),
+        (b"S\x01G\x00", "dict key or set item is a set"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            _core.loads(head + body)
+
+
+def test_keys_too_costly_to_hash_are_refused():
+    # 61 tuples, each holding the previous one twice: hashing the last
+    # would visit 2**61 nodes. It may be built, not used as a key.
+    head = _core.dumps(None)[:4]
+    chain = b"t\x00" + b"".join(b"t\x02" + (b"G" + varint(k)) * 2
+                                for k in range(1, 61))
+    data = head + b"l" + varint(62) + chain
+    built = _core.loads(data + b"N")
+    assert built[60][0] is built[60][1] is built[59]
+    with pytest.raises(ValueError, match="steps to hash"):
+        _core.loads(data + b"d\x01G" + varint(61) + b"N")
+    with pytest.raises(ValueError, match="steps to hash"):
+        _core.loads(data + b"S\x01G" + varint(61))
+    t = ()
+    for _ in range(18):          # legitimately shared keys still load
+        t = (t, t)
+    assert roundtrip({t: 1, (t, 2): 3}) == {t: 1, (t, 2): 3}
 
 
 def nest(depth):

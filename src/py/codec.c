@@ -309,11 +309,66 @@ enc_raw(mg_enc *e, int tag, const char *data, Py_ssize_t n)
     return 0;
 }
 
-/* ---- containers ---- */
+static int
+enc_memo_ref(mg_enc *e, Py_ssize_t index)
+{
+    if (mg_enc_byte(e, TAG_MEMO_REF) < 0) {
+        return -1;
+    }
+    return mg_enc_varint(e, (uint64_t)index);
+}
+
+/* A value with no items that still keeps its identity (bytearray, a
+ * pickled object): 1 if it was written before (a back-reference went
+ * out), 0 if it is new (now in the memo), -1 with an exception. */
+static int
+enc_memo_leaf(mg_enc *e, PyObject *obj)
+{
+    Py_ssize_t seen = mg_enc_memo_find(&e->memo, obj);
+    if (seen >= 0) {
+        return enc_memo_ref(e, seen) < 0 ? -1 : 1;
+    }
+    Py_ssize_t index = mg_enc_memo_add(&e->memo, obj);
+    if (index < 0) {
+        return -1;
+    }
+    e->memo.open[index] = 0;
+    return 0;
+}
 
 static int
-enc_enter(mg_enc *e, PyObject *obj)
+enc_bytearray(mg_enc *e, PyObject *obj)
 {
+    int r = enc_memo_leaf(e, obj);
+    if (r != 0) {
+        return r < 0 ? -1 : 0;
+    }
+    return enc_raw(e, TAG_BYTEARRAY, PyByteArray_AS_STRING(obj),
+                   PyByteArray_GET_SIZE(obj));
+}
+
+/* ---- containers ---- */
+
+
+/* Starts a container: 1 if obj was already written in this message (a
+ * back-reference is written instead), 0 if it is to be written now (its
+ * memo index in *index), -1 with an exception. A list or dict may refer
+ * to itself (may_be_open); a tuple or set in a cycle is refused. */
+static int
+enc_enter(mg_enc *e, PyObject *obj, int may_be_open, Py_ssize_t *index)
+{
+    Py_ssize_t seen = mg_enc_memo_find(&e->memo, obj);
+    if (seen >= 0) {
+        if (e->memo.open[seen] && !may_be_open) {
+            PyErr_Format(PyExc_ValueError,
+                         "cannot encode a %.100s that contains itself: the "
+                         "codec rebuilds lists and dicts that refer to "
+                         "themselves, but not a cycle through a %.100s",
+                         Py_TYPE(obj)->tp_name, Py_TYPE(obj)->tp_name);
+            return -1;
+        }
+        return enc_memo_ref(e, seen) < 0 ? -1 : 1;
+    }
     if (e->depth >= MG_CODEC_MAX_DEPTH) {
         PyErr_Format(PyExc_ValueError,
                      "cannot encode a value nested deeper than %d levels "
@@ -322,25 +377,18 @@ enc_enter(mg_enc *e, PyObject *obj)
                      MG_CODEC_MAX_DEPTH);
         return -1;
     }
-    for (int i = 0; i < e->nstack; i++) {
-        if (e->stack[i] == obj) {
-            PyErr_Format(PyExc_ValueError,
-                         "cannot encode a %.100s that contains itself: the "
-                         "codec copies values and does not support "
-                         "reference cycles",
-                         Py_TYPE(obj)->tp_name);
-            return -1;
-        }
+    *index = mg_enc_memo_add(&e->memo, obj);
+    if (*index < 0) {
+        return -1;
     }
-    e->stack[e->nstack++] = obj;
     e->depth++;
     return 0;
 }
 
 static void
-enc_leave(mg_enc *e)
+enc_leave(mg_enc *e, Py_ssize_t index)
 {
-    e->nstack--;
+    e->memo.open[index] = 0;
     e->depth--;
 }
 
@@ -356,8 +404,10 @@ static int
 enc_tuple(mg_enc *e, PyObject *obj)
 {
     Py_ssize_t n = PyTuple_GET_SIZE(obj);
-    if (enc_enter(e, obj) < 0) {
-        return -1;
+    Py_ssize_t index;
+    int entered = enc_enter(e, obj, 0, &index);
+    if (entered != 0) {
+        return entered < 0 ? -1 : 0;
     }
     int rc = -1;
     if (enc_head(e, TAG_TUPLE, (uint64_t)n, 0) == NULL) {
@@ -370,7 +420,7 @@ enc_tuple(mg_enc *e, PyObject *obj)
     }
     rc = 0;
 done:
-    enc_leave(e);
+    enc_leave(e, index);
     return rc;
 }
 
@@ -378,8 +428,10 @@ static int
 enc_list(mg_enc *e, PyObject *obj)
 {
     Py_ssize_t n = PyList_GET_SIZE(obj);
-    if (enc_enter(e, obj) < 0) {
-        return -1;
+    Py_ssize_t index;
+    int entered = enc_enter(e, obj, 1, &index);
+    if (entered != 0) {
+        return entered < 0 ? -1 : 0;
     }
     int rc = -1;
     /* Room for a list of small scalars up front (a hint, not a limit). */
@@ -409,7 +461,7 @@ enc_list(mg_enc *e, PyObject *obj)
     }
     rc = 0;
 done:
-    enc_leave(e);
+    enc_leave(e, index);
     return rc;
 }
 
@@ -418,8 +470,10 @@ enc_dict(mg_enc *e, PyObject *obj)
 {
     Py_ssize_t n = PyDict_GET_SIZE(obj), pos = 0, i = 0;
     PyObject *k, *v;
-    if (enc_enter(e, obj) < 0) {
-        return -1;
+    Py_ssize_t index;
+    int entered = enc_enter(e, obj, 1, &index);
+    if (entered != 0) {
+        return entered < 0 ? -1 : 0;
     }
     int rc = -1;
     if (enc_head(e, TAG_DICT, (uint64_t)n, 0) == NULL) {
@@ -447,7 +501,7 @@ enc_dict(mg_enc *e, PyObject *obj)
     }
     rc = 0;
 done:
-    enc_leave(e);
+    enc_leave(e, index);
     return rc;
 }
 
@@ -456,8 +510,10 @@ enc_set(mg_enc *e, PyObject *obj, int tag)
 {
     Py_ssize_t n = PySet_GET_SIZE(obj), i = 0;
     PyObject *it = NULL, *item;
-    if (enc_enter(e, obj) < 0) {
-        return -1;
+    Py_ssize_t index;
+    int entered = enc_enter(e, obj, 0, &index);
+    if (entered != 0) {
+        return entered < 0 ? -1 : 0;
     }
     int rc = -1;
     if (enc_head(e, tag, (uint64_t)n, 0) == NULL) {
@@ -484,7 +540,7 @@ enc_set(mg_enc *e, PyObject *obj, int tag)
     rc = 0;
 done:
     Py_XDECREF(it);
-    enc_leave(e);
+    enc_leave(e, index);
     return rc;
 }
 
@@ -565,7 +621,6 @@ codec_persistent_load(PyObject *cap, PyObject *pid)
         return mg_dec_corrupt(d, "shared block %zd out of range (%zu blocks)",
                               index, d->in->nblocks);
     }
-    d->saw_handle = 1;
     desc.block = d->in->blocks[index];
     desc.dtype = (char)dtype;
     desc.readonly = readonly;
@@ -694,6 +749,10 @@ done:
 static int
 enc_pickle(mg_enc *e, PyObject *obj)
 {
+    Py_ssize_t seen = mg_enc_memo_find(&e->memo, obj);
+    if (seen >= 0) {
+        return enc_memo_ref(e, seen);
+    }
     if (defined_in_main(obj)) {
         return mg_enc_not_shareable(
             e, obj,
@@ -729,7 +788,8 @@ enc_pickle(mg_enc *e, PyObject *obj)
         return -1;
     }
     unsigned char tag = TAG_PICKLE;
-    int rc = mg_enc_bytes(e, &tag, 1);
+    /* Pickling runs no codec code: no index was taken meanwhile. */
+    int rc = enc_memo_leaf(e, obj) < 0 ? -1 : mg_enc_bytes(e, &tag, 1);
     if (rc == 0) {
         rc = mg_enc_signed(e, TAG_PICKLE, PyBytes_AS_STRING(data),
                            (size_t)PyBytes_GET_SIZE(data));
@@ -784,8 +844,7 @@ mg_enc_value(mg_enc *e, PyObject *obj)
                        PyBytes_GET_SIZE(obj));
     }
     if (tp == &PyByteArray_Type) {
-        return enc_raw(e, TAG_BYTEARRAY, PyByteArray_AS_STRING(obj),
-                       PyByteArray_GET_SIZE(obj));
+        return enc_bytearray(e, obj);
     }
     if (tp == &PySet_Type) {
         return enc_set(e, obj, TAG_SET);
@@ -802,12 +861,11 @@ mg_enc_value(mg_enc *e, PyObject *obj)
 int
 mg_codec_encode(mg_state *st, PyObject *obj, mg_buf *out)
 {
-    PyObject *stack[MG_CODEC_MAX_DEPTH];
     mg_enc e;
     memset(&e, 0, sizeof(e));
     e.st = st;
     e.out = out;
-    e.stack = stack;
+    mg_enc_memo_init(&e.memo);
     unsigned char head[MG_CODEC_HEADER_SIZE] = {
         codec_magic[0], codec_magic[1], codec_magic[2], MG_CODEC_VERSION};
     int rc = mg_enc_bytes(&e, head, sizeof(head));
@@ -816,6 +874,7 @@ mg_codec_encode(mg_state *st, PyObject *obj, mg_buf *out)
     }
     Py_XDECREF(e.fn_memo);
     Py_XDECREF(e.ns_memo);
+    mg_enc_memo_clear(&e.memo);
     return rc;
 }
 
@@ -1022,12 +1081,15 @@ dec_raw(mg_dec *d, int tag)
     }
     const char *p = (const char *)d->p;
     d->p += n;
-    switch (tag) {
-    case TAG_BYTES:
+    if (tag == TAG_BYTES) {
         return PyBytes_FromStringAndSize(p, n);
-    default:
-        return PyByteArray_FromStringAndSize(p, n);
     }
+    Py_ssize_t index = mg_dec_memo_reserve(d);
+    PyObject *v = index < 0 ? NULL : PyByteArray_FromStringAndSize(p, n);
+    if (v != NULL) {
+        mg_dec_memo_fill(d, index, v, 1);
+    }
+    return v;
 }
 
 /* A 1-byte-kind str. With cached, short ones are shared through a small
@@ -1108,31 +1170,64 @@ dec_dict_item(mg_dec *d)
     return dec_item(d);
 }
 
+/* A list takes its memo index before its items (it may contain itself);
+ * its size grows with the items decoded, so it is a valid list at every
+ * step. */
 static PyObject *
-dec_seq(mg_dec *d, int tag)
+dec_list(mg_dec *d)
 {
-    Py_ssize_t n;
-    if (mg_dec_count(d, &n, 1, tag == TAG_LIST ? "a list" : "a tuple") < 0) {
+    Py_ssize_t n, index;
+    if (mg_dec_count(d, &n, 1, "a list") < 0
+        || (index = mg_dec_memo_reserve(d)) < 0) {
         return NULL;
     }
-    PyObject *seq = tag == TAG_LIST ? PyList_New(n) : PyTuple_New(n);
-    if (seq == NULL) {
+    PyObject *list = PyList_New(n);
+    if (list == NULL) {
         return NULL;
     }
+    Py_SET_SIZE(list, 0);
+    mg_dec_memo_fill(d, index, list, 1);
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *item = dec_item(d);
         if (item == NULL) {
-            Py_DECREF(seq);
+            Py_DECREF(list);
             return NULL;
         }
-        if (tag == TAG_LIST) {
-            PyList_SET_ITEM(seq, i, item);
-        }
-        else {
-            PyTuple_SET_ITEM(seq, i, item);
-        }
+        PyList_SET_ITEM(list, i, item);
+        Py_SET_SIZE(list, i + 1);
     }
-    return seq;
+    return list;
+}
+
+/* A tuple is in the memo only once complete; its weight is the nodes
+ * hashing it visits (shared sub-tuples count every time). */
+static PyObject *
+dec_tuple(mg_dec *d)
+{
+    Py_ssize_t n, index;
+    if (mg_dec_count(d, &n, 1, "a tuple") < 0
+        || (index = mg_dec_memo_reserve(d)) < 0) {
+        return NULL;
+    }
+    PyObject *tuple = PyTuple_New(n);
+    if (tuple == NULL) {
+        return NULL;
+    }
+    uint64_t weight = 1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        d->weight = 1;
+        PyObject *item = dec_item(d);
+        if (item == NULL) {
+            Py_DECREF(tuple);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(tuple, i, item);
+        weight += d->weight < MG_WEIGHT_MAX - weight ? d->weight
+                                                      : MG_WEIGHT_MAX - weight;
+    }
+    mg_dec_memo_fill(d, index, tuple, weight);
+    d->weight = weight;
+    return tuple;
 }
 
 static PyObject *
@@ -1149,18 +1244,21 @@ unhashable(mg_dec *d, PyObject *key)
 static PyObject *
 dec_dict(mg_dec *d)
 {
-    Py_ssize_t n;
+    Py_ssize_t n, index;
     PyObject *k = NULL, *v = NULL;
-    if (mg_dec_count(d, &n, 2, "a dict") < 0) {
+    if (mg_dec_count(d, &n, 2, "a dict") < 0
+        || (index = mg_dec_memo_reserve(d)) < 0) {
         return NULL;
     }
     PyObject *dict = PyDict_New();
     if (dict == NULL) {
         return NULL;
     }
+    mg_dec_memo_fill(d, index, dict, 1);
     for (Py_ssize_t i = 0; i < n; i++) {
+        d->weight = 1;
         k = dec_dict_item(d);
-        if (k == NULL) {
+        if (k == NULL || mg_dec_charge_hash(d, d->weight) < 0) {
             goto error;
         }
         v = dec_dict_item(d);
@@ -1182,30 +1280,42 @@ error:
     return NULL;
 }
 
+/* A set is in the memo from the start; a frozenset (immutable once
+ * visible) only once complete. */
 static PyObject *
 dec_set(mg_dec *d, int tag)
 {
-    Py_ssize_t n;
-    if (mg_dec_count(d, &n, 1, "a set") < 0) {
+    Py_ssize_t n, index;
+    if (mg_dec_count(d, &n, 1, "a set") < 0
+        || (index = mg_dec_memo_reserve(d)) < 0) {
         return NULL;
     }
     PyObject *set = tag == TAG_SET ? PySet_New(NULL) : PyFrozenSet_New(NULL);
     if (set == NULL) {
         return NULL;
     }
+    if (tag == TAG_SET) {
+        mg_dec_memo_fill(d, index, set, 1);
+    }
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *item = mg_dec_value(d);
         if (item == NULL) {
             goto error;
         }
-        int r = PySet_Add(set, item);
-        if (r < 0) {
-            unhashable(d, item);
+        int r = mg_dec_charge_hash(d, d->weight);
+        if (r == 0) {
+            r = PySet_Add(set, item);
+            if (r < 0) {
+                unhashable(d, item);
+            }
         }
         Py_DECREF(item);
         if (r < 0) {
             goto error;
         }
+    }
+    if (tag == TAG_FROZENSET) {
+        mg_dec_memo_fill(d, index, set, 1);
     }
     return set;
 error:
@@ -1237,7 +1347,6 @@ dec_shared(mg_dec *d)
     desc.stride = (Py_ssize_t)f[2];
     desc.readonly = d->p[25] != 0;
     d->p += 26;
-    d->saw_handle = 1;
     return mg_shared_from_desc(d->st, &desc);
 }
 
@@ -1302,8 +1411,9 @@ static PyObject *
 dec_pickle(mg_dec *d)
 {
     const unsigned char *data;
-    Py_ssize_t n;
-    if (mg_dec_signed(d, TAG_PICKLE, "a pickled value", &data, &n) < 0
+    Py_ssize_t n, index = mg_dec_memo_reserve(d);
+    if (index < 0
+        || mg_dec_signed(d, TAG_PICKLE, "a pickled value", &data, &n) < 0
         || load_pickle(d->st) < 0) {
         return NULL;
     }
@@ -1326,6 +1436,9 @@ dec_pickle(mg_dec *d)
         PyErr_SetRaisedException(exc);
     }
     Py_DECREF(view);
+    if (v != NULL) {
+        mg_dec_memo_fill(d, index, v, 1);
+    }
     return v;
 }
 
@@ -1376,8 +1489,13 @@ mg_dec_value(mg_dec *d)
         v = dec_wide_str(d, 4);
         break;
     case TAG_TUPLE:
+        v = dec_tuple(d);
+        break;
     case TAG_LIST:
-        v = dec_seq(d, tag);
+        v = dec_list(d);
+        break;
+    case TAG_MEMO_REF:
+        v = mg_dec_memo_ref(d);
         break;
     case TAG_DICT:
         v = dec_dict(d);
@@ -1406,6 +1524,9 @@ mg_dec_value(mg_dec *d)
         break;
     }
     d->depth--;
+    if (tag != TAG_TUPLE && tag != TAG_MEMO_REF) {
+        d->weight = 1;
+    }
     return v;
 }
 
@@ -1457,8 +1578,9 @@ mg_codec_decode(mg_state *st, const mg_buf *in)
         goto done;
     }
     d.p += MG_CODEC_HEADER_SIZE;
-    /* Decoding builds acyclic containers only: a collection while building
-     * a large value would walk them for nothing. */
+    d.hash_budget = MG_HASH_BUDGET_BASE + MG_HASH_BUDGET_PER_BYTE * in->len;
+    /* A collection while building a large value would walk it for
+     * nothing (cycles made by back-references are collected later). */
     int gc_was_on = in->len > 65536 ? PyGC_Disable() : 0;
     v = mg_dec_value(&d);
     if (gc_was_on) {
@@ -1478,6 +1600,7 @@ done:
     }
     Py_XDECREF(d.fn_table);
     Py_XDECREF(d.ns_table);
+    mg_dec_memo_clear(&d);
     return v;
 }
 

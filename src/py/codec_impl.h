@@ -52,15 +52,50 @@ enum mg_tag {
     TAG_FNBACK = 'r',    /* varint index of a function of this record */
     TAG_PARTIAL = 'p',   /* func, args tuple, keywords dict */
     TAG_METHOD = 'm',    /* func, self */
+    TAG_MEMO_REF = 'G',  /* varint index: a value already in this message */
 };
+
+/* Values that get an index in the message's identity memo (in the order
+ * their tags are written): list, dict, set, frozenset, tuple, bytearray
+ * and pickled objects. A second mention of the same object is a
+ * TAG_MEMO_REF. Lists and dicts take their index before their items, so
+ * they may contain themselves; a tuple, frozenset or pickle is only
+ * available once complete. */
+#define MG_MEMO_INLINE 8
+
+/* Encoder memo (codec_memo.c): address -> index, strong references. */
+typedef struct mg_enc_memo {
+    PyObject **objs;            /* by index, owned references */
+    unsigned char *open;        /* 1 while that container is being written */
+    size_t n, cap;
+    size_t *table;              /* open addressing: index + 1, 0 = empty */
+    size_t tcap;                /* power of two, 2 * cap */
+    PyObject *objs_inline[MG_MEMO_INLINE];
+    unsigned char open_inline[MG_MEMO_INLINE];
+    size_t table_inline[2 * MG_MEMO_INLINE];
+} mg_enc_memo;
+
+/* Decoder memo slot: the value (NULL until complete) and its hash weight,
+ * the number of nodes hashing it visits (1 but for tuples). */
+typedef struct mg_dec_slot {
+    PyObject *obj;
+    uint64_t weight;
+} mg_dec_slot;
+
+/* Weights saturate here; a decode may spend at most
+ * MG_HASH_BUDGET_BASE + MG_HASH_BUDGET_PER_BYTE * len hashing tuple keys
+ * (a few shared tuples can otherwise describe a key that takes 2**60
+ * steps to hash). */
+#define MG_WEIGHT_MAX ((uint64_t)1 << 62)
+#define MG_HASH_BUDGET_BASE ((uint64_t)1 << 24)
+#define MG_HASH_BUDGET_PER_BYTE 64
 
 /* Encoder state for one mg_codec_encode call. */
 typedef struct mg_enc {
     mg_state *st;
     mg_buf *out;                /* borrowed */
     int depth;                  /* current nesting */
-    int nstack;
-    PyObject **stack;           /* containers being encoded (borrowed) */
+    mg_enc_memo memo;           /* containers written so far */
     /* Functions sent as code within the outermost one (cycles and shared
      * references become TAG_FNBACK). NULL outside a function record. */
     PyObject *fn_memo;          /* owned dict: id(fn) -> index */
@@ -80,9 +115,31 @@ typedef struct mg_dec {
     PyObject *fn_table;         /* owned list: functions of the record */
     PyObject *ns_table;         /* owned list: their globals dicts */
     int fn_nesting;
-    int saw_handle;             /* a shared block was referenced */
+    mg_dec_slot *memo;          /* owned: values by memo index */
+    size_t nmemo, memo_cap;
+    uint64_t weight;            /* hash weight of the last value decoded */
+    uint64_t hash_budget;       /* hashing steps left for tuple keys */
     PyObject *keys[64];         /* owned: recently decoded short strs */
 } mg_dec;
+
+/* ---- identity memo (codec_memo.c) ---- */
+void mg_enc_memo_init(mg_enc_memo *m);
+/* The index of obj, or -1 if it is not in the memo. */
+Py_ssize_t mg_enc_memo_find(mg_enc_memo *m, PyObject *obj);
+/* Adds obj (open) and returns its index; -1 with MemoryError. */
+Py_ssize_t mg_enc_memo_add(mg_enc_memo *m, PyObject *obj);
+void mg_enc_memo_clear(mg_enc_memo *m);
+/* The next memo index, its value to be filled in later; -1 with
+ * MemoryError. */
+Py_ssize_t mg_dec_memo_reserve(mg_dec *d);
+void mg_dec_memo_fill(mg_dec *d, Py_ssize_t index, PyObject *obj,
+                      uint64_t weight);
+/* Decodes a TAG_MEMO_REF payload (validated) into a new reference. */
+PyObject *mg_dec_memo_ref(mg_dec *d);
+/* Charges the hash of a key of this weight to the budget; -1 with
+ * ValueError when it is spent. */
+int mg_dec_charge_hash(mg_dec *d, uint64_t weight);
+void mg_dec_memo_clear(mg_dec *d);
 
 /* ---- writers (codec.c); each returns 0, or -1 with MemoryError ---- */
 int mg_enc_bytes(mg_enc *e, const void *p, size_t n);
