@@ -125,9 +125,9 @@ def test_nan_payload_and_negative_zero():
 
 def test_header_is_version_tagged():
     data = _core.dumps(1)
-    assert data[:4] == b"MGC\x01"
-    with pytest.raises(ValueError, match="format version 2"):
-        _core.loads(b"MGC\x02" + data[4:])
+    assert data[:4] == b"MGC\x02"
+    with pytest.raises(ValueError, match="format version 3"):
+        _core.loads(b"MGC\x03" + data[4:])
     with pytest.raises(ValueError, match="bad magic"):
         _core.loads(b"XXXX" + data[4:])
 
@@ -279,7 +279,7 @@ def test_depth_limit():
 
 
 def test_deep_input_refused_by_decoder():
-    data = b"MGC\x01" + b"l\x01" * 5000 + b"N"
+    data = b"MGC\x02" + b"l\x01" * 5000 + b"N"
     with pytest.raises(ValueError, match="nested deeper"):
         _core.loads(data)
 
@@ -323,16 +323,19 @@ def test_random_byte_flips_never_crash(v):
 
 @pytest.mark.parametrize("data, match", [
     (b"", "shorter than the header"),
-    (b"MGC\x01", "value is missing"),
-    (b"MGC\x01?", "unknown tag"),
-    (b"MGC\x01l\xff\xff\xff\xff\x0f", "claims 4294967295 elements"),
-    (b"MGC\x01a\x05ab", "claims 5 elements"),
-    (b"MGC\x01W\x01\x00\x00\x11\x00", "code point"),
-    (b"MGC\x01d\x01l\x00N", "dict key or set item is a list"),
-    (b"MGC\x01\x42\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",
+    (b"MGC\x02", "value is missing"),
+    (b"MGC\x02?", "unknown tag"),
+    (b"MGC\x02l\xff\xff\xff\xff\x0f", "claims 4294967295 elements"),
+    (b"MGC\x02a\x05ab", "claims 5 elements"),
+    (b"MGC\x02W\x01\x00\x00\x11\x00", "code point"),
+    (b"MGC\x02d\x01l\x00N", "dict key or set item is a list"),
+    (b"MGC\x02\x42\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",
      "overflows 64 bits"),
-    (b"MGC\x01H\x00" + bytes(26), "block 0 but the message carries 0"),
-    (b"MGC\x01r\x00", "unknown function"),
+    (b"MGC\x02H\x01\x00\x1a" + bytes(26),
+     "block handle 0, but the message carries 0 handles"),
+    (b"MGC\x02H\x09\x00\x00", "handle of unknown kind 9"),
+    (b"MGC\x02H\x01\x00\x1a" + bytes(3), "claims 26 elements"),
+    (b"MGC\x02r\x00", "unknown function"),
 ])
 def test_corrupt_messages(data, match):
     with pytest.raises(ValueError, match=match):
@@ -676,3 +679,53 @@ def test_functions_from_real_main(tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "MAIN OK" in r.stdout
+
+
+# ---- handles (the generic TAG_HANDLE record) ----
+
+def handle_record(kind, index, meta):
+    return (_core.dumps(None)[:4] + b"H" + varint(kind) + varint(index)
+            + varint(len(meta)) + meta)
+
+
+def shared_meta(dtype, offset, length, stride, readonly=0):
+    return (dtype.encode() + struct.pack("<qqq", offset, length, stride)
+            + bytes([readonly]))
+
+
+def test_handle_record_wraps_the_same_memory():
+    a = mg.SharedArray(4, "i4")
+    r = _core._loads_with_handles(handle_record(1, 0, shared_meta(
+        "i", 4, 3, 4)), [a])
+    assert type(r) is mg.SharedArray and len(r) == 3
+    a[1] = 7
+    assert r[0] == 7          # a view of a's block, not a copy
+
+
+@pytest.mark.parametrize("kind, index, meta, match", [
+    (1, 1, shared_meta("i", 0, 1, 4), "block handle 1, but the message "
+                                      "carries 1 handles"),
+    (2, 0, shared_meta("i", 0, 1, 4), "handle of unknown kind 2"),
+    (1 << 40, 0, b"", "handle of unknown kind"),
+    (1, 0, shared_meta("i", 0, 1, 4)[:-1], "25 bytes of view metadata"),
+    (1, 0, bytes(65), "65 bytes of metadata"),
+    (1, 0, shared_meta("i", 0, 5, 4), "do not fit a block of 16 bytes"),
+    (1, 0, shared_meta("i", 2, 1, 4), "do not fit"),
+    (1, 0, shared_meta("x", 0, 1, 4), "unknown dtype"),
+])
+def test_malformed_handle_records_are_refused(kind, index, meta, match):
+    a = mg.SharedArray(4, "i4")
+    with pytest.raises(ValueError, match=match):
+        _core._loads_with_handles(handle_record(kind, index, meta), [a])
+
+
+def test_handle_inside_a_pickled_object():
+    a = mg.SharedArray(3, "i8")
+    a[0] = 5
+    r = _core._roundtrip(H.Point(a, [a]))
+    assert type(r) is H.Point and type(r.x) is mg.SharedArray
+    assert r.y[0] is not a and r.x[0] == 5
+    a[0] = 6
+    assert r.x[0] == 6 and r.y[0][0] == 6
+    with pytest.raises(TypeError, match="SharedArray"):
+        _core.dumps(H.Point(a, 1))

@@ -2,17 +2,19 @@
  *
  * Owns: the version-tagged flat format (codec_impl.h, docs/codec.md), the
  * fast paths for exact builtin types, the per-object pickle fallback (with
- * SharedArrays inside a pickle travelling as handles), SharedArray handles,
- * the cycle and depth limits, the untrusted-input decoder, and the module
+ * handle objects inside a pickle travelling as handles), the one generic
+ * record for any registered handle type (handles.h; the codec knows the
+ * protocol, not SharedArray), the depth limit, the untrusted-input decoder, and the module
  * functions dumps/loads. Functions, partials and bound methods are
- * codefn.c's; the MAC that guards pickles and code is codec_mac.c's.
+ * codefn.c's; the MAC that guards pickles and code is codec_mac.c's; the
+ * identity memo (shared references) is codec_memo.c's.
  * Never touches a PyObject of another interpreter: what crosses is the
  * bytes and block references of an mg_buf.
  */
 #include "codec.h"
 #include "codec_impl.h"
 #include "errors.h"
-#include "shared.h"
+#include "handles.h"
 
 #include <stdarg.h>
 #include <string.h>
@@ -544,87 +546,95 @@ done:
     return rc;
 }
 
-/* ---- SharedArray handles ---- */
+/* ---- handles (handles.h): SharedArrays and any other registered kind ---- */
 
 static int
-enc_shared(mg_enc *e, PyObject *obj)
+enc_handle(mg_enc *e, const mg_handle_type *t, PyObject *obj)
 {
-    mg_shared_desc desc;
-    size_t index;
-    if (mg_shared_describe(e->st, obj, &desc) < 0) {
+    unsigned char meta[MG_HANDLE_META_MAX];
+    size_t index, meta_len;
+    if (mg_handles_export(e->st, t, obj, e->out, &index, meta, &meta_len)
+        < 0) {
         return -1;
     }
-    if (mg_buf_add_block(e->out, desc.block, &index) != MG_OK) {
-        PyErr_NoMemory();
+    if (mg_enc_byte(e, TAG_HANDLE) < 0
+        || mg_enc_varint(e, t->kind->id) < 0
+        || mg_enc_varint(e, index) < 0
+        || mg_enc_varint(e, meta_len) < 0) {
         return -1;
     }
-    unsigned char *p = enc_head(e, TAG_SHARED, index, 26);
-    if (p == NULL) {
-        return -1;
-    }
-    int64_t f[3] = {desc.offset, desc.length, desc.stride};
-    p[0] = (unsigned char)desc.dtype;
-    memcpy(p + 1, f, 24);
-    p[25] = desc.readonly ? 1 : 0;
-    return 0;
+    return mg_enc_bytes(e, meta, meta_len);
 }
 
-/* Pickler.persistent_id: a SharedArray inside a pickled object becomes a
- * handle tuple; self is a capsule holding the mg_enc. */
+/* Pickler.persistent_id: a handle object inside a pickled object becomes
+ * ("multigil.handle", kind id, index, metadata); self is a capsule
+ * holding the mg_enc. */
 static PyObject *
 codec_persistent_id(PyObject *cap, PyObject *obj)
 {
     mg_enc *e = PyCapsule_GetPointer(cap, PID_CAPSULE);
-    mg_shared_desc desc;
-    size_t index;
+    unsigned char meta[MG_HANDLE_META_MAX];
+    size_t index, meta_len;
     if (e == NULL) {
         return NULL;
     }
-    if (!mg_shared_check(e->st, obj)) {
+    const mg_handle_type *t = mg_handles_of(e->st, obj);
+    if (t == NULL) {
         Py_RETURN_NONE;
     }
-    if (mg_shared_describe(e->st, obj, &desc) < 0) {
+    if (mg_handles_export(e->st, t, obj, e->out, &index, meta, &meta_len)
+        < 0) {
         return NULL;
     }
-    if (mg_buf_add_block(e->out, desc.block, &index) != MG_OK) {
-        return PyErr_NoMemory();
-    }
-    return Py_BuildValue("(snCnnni)", "multigil.shared", (Py_ssize_t)index,
-                         (int)desc.dtype, desc.offset, desc.length,
-                         desc.stride, desc.readonly);
+    return Py_BuildValue("(sIny#)", "multigil.handle",
+                         (unsigned int)t->kind->id, (Py_ssize_t)index,
+                         (const char *)meta, (Py_ssize_t)meta_len);
 }
 
 static PyMethodDef persistent_id_def = {
     "persistent_id", (PyCFunction)codec_persistent_id, METH_O, NULL};
 
-/* Unpickler.persistent_load: the handle tuple back into a SharedArray. */
+/* The object of handle index (kind id, metadata) of the message; errors
+ * are reported as corruption at the current byte. */
+static PyObject *
+dec_wrap_handle(mg_dec *d, uint64_t id, uint64_t index,
+                const unsigned char *meta, size_t meta_len)
+{
+    PyObject *v = mg_handles_wrap(d->st, d->in, id, index, meta, meta_len);
+    if (v == NULL && PyErr_ExceptionMatches(PyExc_ValueError)) {
+        PyObject *exc = PyErr_GetRaisedException();
+        PyObject *msg = PyObject_Str(exc);
+        const char *s = msg ? PyUnicode_AsUTF8(msg) : NULL;
+        if (s != NULL) {
+            mg_dec_corrupt(d, "%s", s);
+        }
+        Py_XDECREF(msg);
+        Py_DECREF(exc);
+    }
+    return v;
+}
+
+/* Unpickler.persistent_load: the handle tuple back into an object. */
 static PyObject *
 codec_persistent_load(PyObject *cap, PyObject *pid)
 {
     mg_dec *d = PyCapsule_GetPointer(cap, PID_CAPSULE);
-    const char *kind;
-    Py_ssize_t index;
-    int dtype, readonly;
-    mg_shared_desc desc;
+    const char *tag;
+    unsigned int id;
+    Py_ssize_t index, meta_len;
+    const char *meta;
     if (d == NULL) {
         return NULL;
     }
     if (!PyTuple_Check(pid)
-        || !PyArg_ParseTuple(pid, "snCnnni", &kind, &index, &dtype,
-                             &desc.offset, &desc.length, &desc.stride,
-                             &readonly)
-        || strcmp(kind, "multigil.shared") != 0) {
+        || !PyArg_ParseTuple(pid, "sIny#", &tag, &id, &index, &meta,
+                             &meta_len)
+        || strcmp(tag, "multigil.handle") != 0 || index < 0) {
         PyErr_Clear();
         return mg_dec_corrupt(d, "unknown persistent id in a pickle");
     }
-    if (index < 0 || (size_t)index >= d->in->nblocks) {
-        return mg_dec_corrupt(d, "shared block %zd out of range (%zu blocks)",
-                              index, d->in->nblocks);
-    }
-    desc.block = d->in->blocks[index];
-    desc.dtype = (char)dtype;
-    desc.readonly = readonly;
-    return mg_shared_from_desc(d->st, &desc);
+    return dec_wrap_handle(d, id, (uint64_t)index,
+                           (const unsigned char *)meta, (size_t)meta_len);
 }
 
 static PyMethodDef persistent_load_def = {
@@ -659,7 +669,7 @@ use_handle_pickler(mg_state *st, const mg_buf *in)
     (void)in;
     return 1;
 #else
-    return in != NULL ? in->nblocks > 0 : st->SharedArrayType != NULL;
+    return in != NULL ? in->nhandles > 0 : st->nhandle_types > 0;
 #endif
 }
 
@@ -801,8 +811,9 @@ enc_pickle(mg_enc *e, PyObject *obj)
 static int
 enc_other(mg_enc *e, PyObject *obj)
 {
-    if (mg_shared_check(e->st, obj)) {
-        return enc_shared(e, obj);
+    const mg_handle_type *t = mg_handles_of(e->st, obj);
+    if (t != NULL) {
+        return enc_handle(e, t, obj);
     }
     int r = mg_codefn_encode(e, obj);
     if (r != 0) {
@@ -1324,30 +1335,18 @@ error:
 }
 
 static PyObject *
-dec_shared(mg_dec *d)
+dec_handle(mg_dec *d)
 {
-    uint64_t index;
-    mg_shared_desc desc;
-    int64_t f[3];
-    if (mg_dec_varint(d, &index, "a SharedArray handle") < 0
-        || mg_dec_need(d, 26, "a SharedArray handle") < 0) {
+    uint64_t id, index;
+    Py_ssize_t meta_len;
+    if (mg_dec_varint(d, &id, "a handle") < 0
+        || mg_dec_varint(d, &index, "a handle") < 0
+        || mg_dec_count(d, &meta_len, 1, "a handle's metadata") < 0) {
         return NULL;
     }
-    if (index >= d->in->nblocks) {
-        return mg_dec_corrupt(d,
-                              "SharedArray handle refers to block %llu but "
-                              "the message carries %zu",
-                              (unsigned long long)index, d->in->nblocks);
-    }
-    memcpy(f, d->p + 1, 24);
-    desc.block = d->in->blocks[index];
-    desc.dtype = (char)d->p[0];
-    desc.offset = (Py_ssize_t)f[0];
-    desc.length = (Py_ssize_t)f[1];
-    desc.stride = (Py_ssize_t)f[2];
-    desc.readonly = d->p[25] != 0;
-    d->p += 26;
-    return mg_shared_from_desc(d->st, &desc);
+    const unsigned char *meta = d->p;
+    d->p += meta_len;
+    return dec_wrap_handle(d, id, index, meta, (size_t)meta_len);
 }
 
 static PyObject *
@@ -1504,8 +1503,8 @@ mg_dec_value(mg_dec *d)
     case TAG_FROZENSET:
         v = dec_set(d, tag);
         break;
-    case TAG_SHARED:
-        v = dec_shared(d);
+    case TAG_HANDLE:
+        v = dec_handle(d);
         break;
     case TAG_PICKLE:
         v = dec_pickle(d);
@@ -1625,9 +1624,10 @@ core_dumps(PyObject *mod, PyObject *obj)
     if (mg_codec_encode(st, obj, &buf) < 0) {
         goto done;
     }
-    if (buf.nblocks > 0) {
+    if (buf.nhandles > 0) {
         PyErr_SetString(PyExc_TypeError,
-                        "dumps() cannot encode a SharedArray: it crosses "
+                        "dumps() cannot encode a SharedArray (or another "
+                        "object that crosses as a handle): it crosses "
                         "interpreters as a handle to shared memory, only "
                         "through a Pool or Queue, not as bytes");
         goto done;
@@ -1682,7 +1682,53 @@ core_roundtrip(PyObject *mod, PyObject *obj)
     return v;
 }
 
+PyDoc_STRVAR(core_loads_with_handles_doc,
+"_loads_with_handles($module, data, objs, /)\n--\n\n"
+"Decode data as a message whose handle i is the handle behind objs[i]\n"
+"(objects of a registered handle type, e.g. SharedArrays): for tests of\n"
+"the decoder's handle checks.");
+
+static PyObject *
+core_loads_with_handles(PyObject *mod, PyObject *const *args,
+                        Py_ssize_t nargs)
+{
+    mg_state *st = mg_state_from_module(mod);
+    mg_buf buf = MG_BUF_INIT;
+    PyObject *v = NULL;
+    unsigned char meta[MG_HANDLE_META_MAX];
+    size_t index, meta_len;
+    if (nargs != 2 || !PyBytes_Check(args[0]) || !PyList_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "_loads_with_handles(bytes, list)");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(args[1]); i++) {
+        PyObject *obj = PyList_GET_ITEM(args[1], i);
+        const mg_handle_type *t = mg_handles_of(st, obj);
+        if (t == NULL) {
+            PyErr_Format(PyExc_TypeError, "%.100s is not a handle object",
+                         Py_TYPE(obj)->tp_name);
+            goto done;
+        }
+        if (mg_handles_export(st, t, obj, &buf, &index, meta, &meta_len)
+            < 0) {
+            goto done;
+        }
+    }
+    if (mg_buf_append(&buf, PyBytes_AS_STRING(args[0]),
+                      (size_t)PyBytes_GET_SIZE(args[0])) != MG_OK) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    v = mg_codec_decode(st, &buf);
+done:
+    mg_buf_release(&buf);
+    return v;
+}
+
 static PyMethodDef codec_methods[] = {
+    {"_loads_with_handles", (PyCFunction)(void (*)(void))core_loads_with_handles,
+     METH_FASTCALL, core_loads_with_handles_doc},
     {"dumps", core_dumps, METH_O, core_dumps_doc},
     {"loads", core_loads, METH_O, core_loads_doc},
     {"_roundtrip", core_roundtrip, METH_O, core_roundtrip_doc},

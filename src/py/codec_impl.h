@@ -3,7 +3,7 @@
  * primitive readers and writers. Not part of the transport's interface
  * (that is codec.h).
  *
- * Wire format, version 1 (see docs/codec.md):
+ * Wire format, version 2 (see docs/codec.md):
  *   header  'M' 'G' 'C' <version byte>
  *   value   <tag byte> <payload>
  * Lengths and counts are unsigned LEB128 varints; fixed-size numbers are
@@ -15,7 +15,7 @@
 #include "core.h"
 #include "buf.h"
 
-#define MG_CODEC_VERSION 1
+#define MG_CODEC_VERSION 2
 #define MG_CODEC_HEADER_SIZE 4
 /* Deepest nesting of containers (and functions) either side accepts. */
 #define MG_CODEC_MAX_DEPTH 1000
@@ -44,7 +44,7 @@ enum mg_tag {
     TAG_DICT = 'd',      /* varint count, key value pairs */
     TAG_SET = 'S',
     TAG_FROZENSET = 'Z',
-    TAG_SHARED = 'H',    /* SharedArray handle, see codec.c */
+    TAG_HANDLE = 'H',    /* varint kind, varint index, varint n, n bytes */
     TAG_PICKLE = 'P',    /* varint n, a pickle of n bytes, 8-byte MAC */
     TAG_MODULE = 'M',    /* a module, imported by name: str value */
     TAG_FNREF = 'R',     /* u32 n, body: function imported by name */

@@ -2,8 +2,9 @@
  *
  * Owns: the SharedArray heap type (construction, indexing, slicing into
  * views, comparison, the buffer protocol, the Arrow C data
- * interface's entry points, whose work is in arrow.c) and the handle
- * interface the codec uses (shared.h).
+ * interface's entry points, whose work is in arrow.c), its description as
+ * a block plus a view (shared.h) and its registration as a handle type
+ * (handles.h), through which the codec sends it.
  *
  * Lifetime model:
  *
@@ -21,6 +22,7 @@
  * hand-off, see docs/shared.md). The block's `frozen` flag is one-way.
  */
 #include "shared.h"
+#include "handles.h"
 #include "sharedarray.h"
 #include "kernels.h"
 #include "arrow.h"
@@ -1038,11 +1040,69 @@ mg_shared_from_desc(mg_state *st, const mg_shared_desc *desc)
     return array_wrap(st, desc->block, base, desc->length, desc->stride, dt);
 }
 
+/* ---- SharedArray as a handle (handles.h) ----
+ * The handle is the block; the metadata its view: dtype code (1 byte),
+ * offset, length, stride (int64 each), readonly (1 byte). */
+
+#define SHARED_META_LEN 26
+
+static int
+shared_handle_check(mg_state *st, PyObject *obj)
+{
+    return mg_shared_check(st, obj);
+}
+
+static int
+shared_handle_export(mg_state *st, PyObject *obj, mg_handle **h,
+                     unsigned char *meta, size_t *meta_len)
+{
+    mg_shared_desc desc;
+    if (mg_shared_describe(st, obj, &desc) < 0) {
+        return -1;
+    }
+    int64_t f[3] = {desc.offset, desc.length, desc.stride};
+    meta[0] = (unsigned char)desc.dtype;
+    memcpy(meta + 1, f, sizeof(f));
+    meta[25] = desc.readonly ? 1 : 0;
+    *meta_len = SHARED_META_LEN;
+    *h = &desc.block->h;
+    return 0;
+}
+
+static PyObject *
+shared_handle_wrap(mg_state *st, mg_handle *h, const unsigned char *meta,
+                   size_t meta_len)
+{
+    mg_shared_desc desc;
+    int64_t f[3];
+    desc.block = mg_block_from_handle(h);
+    if (desc.block == NULL || meta_len != SHARED_META_LEN) {
+        return PyErr_Format(PyExc_ValueError,
+                            "invalid SharedArray handle: %zu bytes of view "
+                            "metadata, expected %d",
+                            meta_len, SHARED_META_LEN);
+    }
+    memcpy(f, meta + 1, sizeof(f));
+    desc.dtype = (char)meta[0];
+    desc.offset = (Py_ssize_t)f[0];
+    desc.length = (Py_ssize_t)f[1];
+    desc.stride = (Py_ssize_t)f[2];
+    desc.readonly = meta[25] != 0;
+    return mg_shared_from_desc(st, &desc);
+}
+
+static const mg_handle_type shared_handle_type = {
+    &mg_block_kind, shared_handle_check, shared_handle_export,
+    shared_handle_wrap};
+
 /* ---- registration ---- */
 
 int
 mg_shared_module_add(PyObject *mod, mg_state *st)
 {
+    if (mg_handles_register(st, &shared_handle_type) < 0) {
+        return -1;
+    }
     PyObject *tp = PyType_FromModuleAndSpec(mod, &SharedArray_spec, NULL);
     if (tp == NULL) {
         return -1;
