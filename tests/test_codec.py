@@ -342,22 +342,25 @@ def test_corrupt_messages(data, match):
         _core.loads(data)
 
 
-def test_pickles_and_code_from_another_process_are_refused():
+def test_signed_records_from_another_process_are_refused():
     code = ("import sys; sys.path[:0] = [%r, %r]; "
             "from multigil import _core; import helpers_codec as H; "
             "print(_core.dumps(lambda: 1).hex()); "
             "print(_core.dumps(H.Point(1, 2)).hex()); "
-            "print(_core.dumps([1, 'a']).hex())"
+            "print(_core.dumps([1, 'a']).hex()); import os; "
+            "print(_core.dumps(os.path.join).hex()); "
+            "print(_core.dumps(os).hex())"
             % (ROOT, os.path.join(ROOT, "tests")))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True,
                          text=True, timeout=60, check=True).stdout.split()
-    fn, point, plain = (bytes.fromhex(x) for x in out)
-    with pytest.raises(ValueError, match="function code fails its "
-                                         "integrity check"):
-        _core.loads(fn)
-    with pytest.raises(ValueError, match="pickled value fails its "
-                                         "integrity check"):
-        _core.loads(point)
+    fn, point, plain, fnref, module = (bytes.fromhex(x) for x in out)
+    for data, what in [(fn, "function code"), (point, "pickled value"),
+                       (fnref, "function reference"),
+                       (module, "module reference")]:
+        with pytest.raises(ValueError, match=what + " fails its integrity "
+                                                    "check"):
+            _core.loads(data)
+    assert _core.loads(_core.dumps(os.path.join)) is os.path.join
     assert _core.loads(plain) == [1, "a"]   # plain values carry no MAC
 
 
@@ -381,22 +384,6 @@ def test_loads_of_foreign_bytes_never_imports_or_fetches():
     assert "LOADED" not in out and "Zen of Python" not in out, out
     assert out.count("REFUSED corrupt multigil message") == 2, out
     assert out.rstrip().endswith("False"), out
-
-
-def test_function_and_module_references_from_another_process_refused():
-    code = ("import sys; sys.path[:0] = [%r]; from multigil import _core; "
-            "import os; print(_core.dumps(os.path.join).hex()); "
-            "print(_core.dumps(os).hex())" % ROOT)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True,
-                         text=True, timeout=60, check=True).stdout.split()
-    fnref, module = (bytes.fromhex(x) for x in out)
-    with pytest.raises(ValueError, match="function reference fails its "
-                                         "integrity check"):
-        _core.loads(fnref)
-    with pytest.raises(ValueError, match="module reference fails its "
-                                         "integrity check"):
-        _core.loads(module)
-    assert _core.loads(_core.dumps(os.path.join)) is os.path.join
 
 
 def test_signed_payloads_do_not_verify_across_kinds():

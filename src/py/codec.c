@@ -1181,6 +1181,17 @@ dec_dict_item(mg_dec *d)
     return dec_item(d);
 }
 
+/* The count of a container's items (each at least min_size bytes) and
+ * the memo index it takes; -1 with ValueError or MemoryError. */
+static Py_ssize_t
+dec_container(mg_dec *d, Py_ssize_t *n, size_t min_size, const char *what)
+{
+    if (mg_dec_count(d, n, min_size, what) < 0) {
+        return -1;
+    }
+    return mg_dec_memo_reserve(d);
+}
+
 /* A list takes its memo index before its items (it may contain itself);
  * its size grows with the items decoded, so it is a valid list at every
  * step. */
@@ -1188,8 +1199,7 @@ static PyObject *
 dec_list(mg_dec *d)
 {
     Py_ssize_t n, index;
-    if (mg_dec_count(d, &n, 1, "a list") < 0
-        || (index = mg_dec_memo_reserve(d)) < 0) {
+    if ((index = dec_container(d, &n, 1, "a list")) < 0) {
         return NULL;
     }
     PyObject *list = PyList_New(n);
@@ -1216,8 +1226,7 @@ static PyObject *
 dec_tuple(mg_dec *d)
 {
     Py_ssize_t n, index;
-    if (mg_dec_count(d, &n, 1, "a tuple") < 0
-        || (index = mg_dec_memo_reserve(d)) < 0) {
+    if ((index = dec_container(d, &n, 1, "a tuple")) < 0) {
         return NULL;
     }
     PyObject *tuple = PyTuple_New(n);
@@ -1257,8 +1266,7 @@ dec_dict(mg_dec *d)
 {
     Py_ssize_t n, index;
     PyObject *k = NULL, *v = NULL;
-    if (mg_dec_count(d, &n, 2, "a dict") < 0
-        || (index = mg_dec_memo_reserve(d)) < 0) {
+    if ((index = dec_container(d, &n, 2, "a dict")) < 0) {
         return NULL;
     }
     PyObject *dict = PyDict_New();
@@ -1297,8 +1305,7 @@ static PyObject *
 dec_set(mg_dec *d, int tag)
 {
     Py_ssize_t n, index;
-    if (mg_dec_count(d, &n, 1, "a set") < 0
-        || (index = mg_dec_memo_reserve(d)) < 0) {
+    if ((index = dec_container(d, &n, 1, "a set")) < 0) {
         return NULL;
     }
     PyObject *set = tag == TAG_SET ? PySet_New(NULL) : PyFrozenSet_New(NULL);

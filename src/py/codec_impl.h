@@ -19,9 +19,10 @@
 #define MG_CODEC_HEADER_SIZE 4
 /* Deepest nesting of containers (and functions) either side accepts. */
 #define MG_CODEC_MAX_DEPTH 1000
-/* Worker-side caches of rebuilt functions are cleared past this size. */
+/* Worker-side caches (functions by reference, code objects) are cleared
+ * past this size. */
 #define MG_CODEC_CACHE_MAX 4096
-/* Function records larger than this are rebuilt every time. */
+/* Code whose marshal is larger than this is not cached. */
 #define MG_CODEC_CACHE_RECORD_MAX 65536
 
 enum mg_tag {

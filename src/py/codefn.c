@@ -3,7 +3,12 @@
  * Owns: the wire records for functions (TAG_FNREF, TAG_FNCODE, TAG_FNBACK),
  * modules (TAG_MODULE), functools.partial (TAG_PARTIAL) and bound methods
  * (TAG_METHOD); the caller-side cache of marshalled code and of the global
- * names a code object uses; the worker-side cache of rebuilt functions.
+ * names a code object uses; the worker-side caches of functions by
+ * reference and of code objects. Never caches a rebuilt function sent as
+ * code, its globals or its cells: each message gets fresh ones (the
+ * caller's snapshot at submit). Function references and module names are
+ * signed payloads (mg_enc_signed): foreign bytes cannot make the decoder
+ * import a module or fetch an attribute.
  *
  * A function importable as module.qualname crosses by reference. Any other
  * Python function (defined in __main__, a lambda, a nested function or a
@@ -891,40 +896,70 @@ dec_namespace(mg_dec *d, uint64_t ns, PyObject *module)
 }
 
 /* The code object of a signed marshal payload. Code objects are immutable,
- * so they are cached by their marshal bytes (st->code_by_bytes): shipping
- * one lambda a million times unmarshals it once per worker. Only the code
- * is cached: every record gets a new function, namespace and cells. */
+ * so they are cached (st->code_by_bytes: MAC -> (marshal bytes, code); a
+ * hit compares the bytes): shipping one lambda a million times unmarshals
+ * it once per worker. Only the code is cached: every record gets a new
+ * function, namespace and cells. */
 static PyObject *
 dec_code(mg_dec *d)
 {
     const unsigned char *p;
     Py_ssize_t n;
+    uint64_t mac;
     if (mg_dec_signed(d, TAG_FNCODE, "function code", &p, &n) < 0) {
         return NULL;
     }
-    PyObject *key = PyBytes_FromStringAndSize((const char *)p, n);
+    memcpy(&mac, p + n, 8); /* verified: the MAC follows the payload */
+    PyObject *key = PyLong_FromUnsignedLongLong(mac);
     if (key == NULL) {
         return NULL;
     }
-    PyObject *cache = d->st->code_by_bytes;
-    PyObject *code = Py_XNewRef(PyDict_GetItemWithError(cache, key));
-    if (code == NULL && !PyErr_Occurred()) {
-        code = PyMarshal_ReadObjectFromString((const char *)p, n);
-        if (code != NULL && !PyCode_Check(code)) {
-            Py_CLEAR(code);
-            mg_dec_corrupt(d, "a function record holds no code");
-        }
-        if (code != NULL && n <= MG_CODEC_CACHE_RECORD_MAX) {
-            if (PyDict_GET_SIZE(cache) >= MG_CODEC_CACHE_MAX) {
-                PyDict_Clear(cache);
-            }
-            if (PyDict_SetItem(cache, key, code) < 0) {
-                Py_CLEAR(code);
-            }
+    PyObject *cache = d->st->code_by_bytes, *code = NULL, *entry = NULL;
+    PyObject *hit = PyDict_GetItemWithError(cache, key);
+    if (hit != NULL) {
+        PyObject *data = PyTuple_GET_ITEM(hit, 0);
+        if (PyBytes_GET_SIZE(data) == n
+            && memcmp(PyBytes_AS_STRING(data), p, (size_t)n) == 0) {
+            code = Py_NewRef(PyTuple_GET_ITEM(hit, 1));
+            goto done;
         }
     }
+    else if (PyErr_Occurred()) {
+        goto done;
+    }
+    code = PyMarshal_ReadObjectFromString((const char *)p, n);
+    if (code != NULL && !PyCode_Check(code)) {
+        Py_CLEAR(code);
+        mg_dec_corrupt(d, "a function record holds no code");
+    }
+    if (code == NULL || n > MG_CODEC_CACHE_RECORD_MAX) {
+        goto done;
+    }
+    if (PyDict_GET_SIZE(cache) >= MG_CODEC_CACHE_MAX) {
+        PyDict_Clear(cache);
+    }
+    entry = Py_BuildValue("(y#O)", (const char *)p, n, code);
+    if (entry == NULL || PyDict_SetItem(cache, key, entry) < 0) {
+        Py_CLEAR(code);
+    }
+done:
     Py_DECREF(key);
+    Py_XDECREF(entry);
     return code;
+}
+
+/* fn.attr = v unless it already is equal (PyFunction_New takes __name__
+ * from the code and __module__ from the namespace: usually the same). */
+static int
+set_if_differs(PyObject *fn, const char *attr, PyObject *v)
+{
+    PyObject *have = PyObject_GetAttrString(fn, attr);
+    int same = have != NULL ? PyObject_RichCompareBool(have, v, Py_EQ) : -1;
+    Py_XDECREF(have);
+    if (same != 0) {
+        return same < 0 ? -1 : 0;
+    }
+    return PyObject_SetAttrString(fn, attr, v);
 }
 
 /* Builds the function from the record head (code, namespace, cells and
@@ -954,8 +989,8 @@ dec_fn_shell(mg_dec *d, Py_ssize_t *ncells)
     }
     g = dec_namespace(d, ns, module);
     fn = g ? PyFunction_NewWithQualName(code, g, qualname) : NULL;
-    if (fn == NULL || PyObject_SetAttrString(fn, "__name__", name) < 0
-        || PyObject_SetAttrString(fn, "__module__", module) < 0) {
+    if (fn == NULL || set_if_differs(fn, "__name__", name) < 0
+        || set_if_differs(fn, "__module__", module) < 0) {
         Py_CLEAR(fn);
         goto done;
     }
