@@ -369,20 +369,28 @@ def test_loads_of_foreign_bytes_never_imports_or_fetches():
     # so a 20-byte message imported any module or returned os.system.
     head = _core.dumps(None)[:4]
     name = lambda s: bytes([len(s)]) + s.encode()   # noqa: E731
-    body = name("os") + name("system")
-    fnref = head + b"R" + struct.pack("<I", len(body)) + body
-    module = head + b"M" + b"a" + name("this")
+    names = name("os") + name("system")
+    # As format 1 had them (no MAC), and as format 2 has them with a
+    # forged MAC.
+    signed = bytes([len(names)]) + names + bytes(8)
+    fnref1 = head + b"R" + struct.pack("<I", len(names)) + names
+    fnref2 = head + b"R" + struct.pack("<I", len(signed)) + signed
+    module1 = head + b"M" + b"a" + name("this")
+    module2 = head + b"M" + bytes([5]) + name("this") + bytes(8)
     code = ("import sys; sys.path[:0] = [%r]; from multigil import _core\n"
-            "for data in (%r, %r):\n"
+            "for data in %r:\n"
             "    try:\n"
             "        print('LOADED', _core.loads(data))\n"
             "    except ValueError as e:\n"
             "        print('REFUSED', e)\n"
-            "print('this' in sys.modules)\n" % (ROOT, fnref, module))
+            "print('this' in sys.modules)\n"
+            % (ROOT, [fnref1, fnref2, module1, module2]))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True,
                          text=True, timeout=60).stdout
     assert "LOADED" not in out and "Zen of Python" not in out, out
-    assert out.count("REFUSED corrupt multigil message") == 2, out
+    assert out.count("REFUSED corrupt multigil message") == 4, out
+    assert "function reference fails its integrity check" in out, out
+    assert "module reference fails its integrity check" in out, out
     assert out.rstrip().endswith("False"), out
 
 
