@@ -23,6 +23,10 @@
 /* Error codes and raw allocation come from the pure-C layer. */
 #include "base.h"
 
+/* Most handle kinds one interpreter registers (handles.h). */
+#define MG_HANDLE_TYPES_MAX 8
+struct mg_handle_type;
+
 /* Per-interpreter module state. Each concern keeps its own block of fields;
  * all are strong references owned by this interpreter's module. */
 typedef struct mg_state {
@@ -46,8 +50,13 @@ typedef struct mg_state {
     PyObject *bytesio_type;   /* io.BytesIO */
     PyObject *partial_type;   /* functools.partial */
     PyObject *codefn_helper;  /* multigil._codefn.global_names, lazy */
-    PyObject *fn_cache;       /* dict: record bytes -> rebuilt function */
+    PyObject *fn_cache;       /* dict: TAG_FNREF record bytes -> function */
     PyObject *code_cache;     /* dict: id(code) -> (code, marshal, names) */
+    PyObject *code_by_bytes;  /* dict: marshal bytes -> code (decoder) */
+
+    /* handles.c: static const C data, registered at module init */
+    const struct mg_handle_type *handle_types[MG_HANDLE_TYPES_MAX];
+    int nhandle_types;
 
     /* shared.c */
     PyTypeObject *SharedArrayType;

@@ -30,6 +30,7 @@
  * before mg_shared_check_writable.
  */
 #include "sharedarray.h"
+#include "shared.h"
 #include "kernels.h"
 #include "arrow.h"
 
@@ -1109,6 +1110,9 @@ static PyType_Spec SharedArray_spec = {
 int
 mg_shared_module_add(PyObject *mod, mg_state *st)
 {
+    if (mg_shared_handles_register(st) < 0) {
+        return -1;
+    }
     PyObject *tp = PyType_FromModuleAndSpec(mod, &SharedArray_spec, NULL);
     if (tp == NULL) {
         return -1;
