@@ -58,8 +58,10 @@ typedef struct mg_state {
     const struct mg_handle_type *handle_types[MG_HANDLE_TYPES_MAX];
     int nhandle_types;
 
-    /* shared.c */
+    /* sharedarray.c */
     PyTypeObject *SharedArrayType;
+
+    /* kernels.c */
     PyTypeObject *StatsType; /* struct sequence returned by stats() */
 } mg_state;
 
@@ -77,7 +79,16 @@ int mg_codec_module_add(PyObject *mod, mg_state *st);
 int mg_pool_module_add(PyObject *mod, mg_state *st);
 int mg_shared_module_add(PyObject *mod, mg_state *st);
 
+/* Each concern traverses and clears its own fields of mg_state. */
+int mg_errors_state_traverse(mg_state *st, visitproc visit, void *arg);
+void mg_errors_state_clear(mg_state *st);
 int mg_codec_state_traverse(mg_state *st, visitproc visit, void *arg);
 void mg_codec_state_clear(mg_state *st);
+int mg_pool_state_traverse(mg_state *st, visitproc visit, void *arg);
+void mg_pool_state_clear(mg_state *st);
+int mg_shared_state_traverse(mg_state *st, visitproc visit, void *arg);
+void mg_shared_state_clear(mg_state *st);
+int mg_kernels_state_traverse(mg_state *st, visitproc visit, void *arg);
+void mg_kernels_state_clear(mg_state *st);
 
 #endif /* MG_CORE_H */

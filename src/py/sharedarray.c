@@ -1120,3 +1120,16 @@ mg_shared_module_add(PyObject *mod, mg_state *st)
     st->SharedArrayType = (PyTypeObject *)tp;
     return PyModule_AddObjectRef(mod, "SharedArray", tp);
 }
+
+int
+mg_shared_state_traverse(mg_state *st, visitproc visit, void *arg)
+{
+    Py_VISIT(st->SharedArrayType);
+    return 0;
+}
+
+void
+mg_shared_state_clear(mg_state *st)
+{
+    Py_CLEAR(st->SharedArrayType);
+}
