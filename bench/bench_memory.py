@@ -13,8 +13,9 @@ child process, so peaks do not mix. The child imports everything every
 variant needs and builds the text first, then waits; its PSS then is the
 baseline. A sampler thread here, outside the measured tree, sums
 /proc/PID/smaps_rollup Pss over the child and all its descendants (pool
-processes, forkserver, resource tracker) about every 5 ms during the job
-(executor start-up and shutdown included) and keeps the peak. PSS splits a
+processes, forkserver, resource tracker) every 5 ms plus the time a sample
+takes (about 1 ms a process) during the job (executor start-up and shutdown
+included) and keeps the peak. PSS splits a
 page shared by n processes n ways, so pages a forked worker shares with its
 parent count once.
 

@@ -11,7 +11,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def soak(*args):
     return subprocess.run(
         [sys.executable, os.path.join(ROOT, "scripts", "soak.py"),
-         "--tasks", "20000", "--cycles", "4", "--json", *args],
+         "--tasks", "30000", "--cycles", "4", "--json", *args],
         capture_output=True, text=True, timeout=300)
 
 
@@ -20,7 +20,7 @@ def test_small_soak_passes_with_no_thread_or_fd_left_behind():
     assert r.returncode == 0, r.stdout + r.stderr
     res = json.loads(r.stdout)
     assert res["failures"] == []
-    assert res["tasks"]["tasks"] == 20000
+    assert res["tasks"]["tasks"] == 30000
     assert res["cycles"]["cycles"] == 4
     for phase in ("tasks", "cycles"):
         for what in ("threads", "fds"):
