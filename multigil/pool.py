@@ -176,16 +176,18 @@ class _MapFeed:
 
     Eager (no buffersize; Executor.map's contract: all the work runs whether
     or not results are consumed): the input is a snapshot (take) and at most
-    `ahead` chunks are encoded and unfinished at a time; each chunk that
-    finishes submits the next from its done-callback, on the thread that
-    completed it, so memory holds a few encoded chunks per worker, not the
+    `ahead` chunks are encoded and unfinished at a time. The consumer, when
+    it is about to wait, and each chunk's done-callback (on the thread that
+    completed it) submit more up to that bound, so the work goes on without
+    the consumer while memory holds a few encoded chunks per worker, not the
     whole input encoded. Shutdown first submits what is left (flush).
     Lazy (buffersize): the consumer reads the input and submits one chunk
     per chunk it consumes, as Executor.map does with buffersize.
 
-    cond guards the counters, slots and flags; it is never held while user
+    lock guards the counters, slots and flags; it is never held while user
     code runs (reading the input, encoding, callbacks of cancel()). Only the
-    consumer and flush wait on it.
+    consumer and flush wait, on cond (the same lock), and only for a chunk
+    that another thread is encoding.
     """
 
     def __init__(self, pool, fn, star, chunksize, ordered, take, n, source):
@@ -196,9 +198,13 @@ class _MapFeed:
         self.eager = take is not None
         # Chunks in all; for the lazy mode, known once the input ends.
         self.nchunks = -(-n // chunksize) if self.eager else None
-        self.cond = threading.Condition(threading.Lock())
+        self.lock = threading.Lock()
+        self.cond = threading.Condition(self.lock)
+        self.waiters = 0          # threads in cond.wait()
         self.claimed = 0          # chunks taken for submission, in order
         self.busy = 0             # claimed, not yet in slots
+        self.ahead = 0            # eager: most chunks claimed, unfinished
+        self.inflight = 0         # eager: chunks claimed and unfinished
         self.slots = {}           # index -> future or _Failed, until consumed
         self.stopped = False      # claim no more chunks
         self.cancelled = False    # cancel the futures still to come
@@ -211,54 +217,71 @@ class _MapFeed:
         Executor.map does at once, if one of them cannot be read or sent."""
         if self.eager:
             self.pool.__dict__.setdefault("_mg_feeds", {})[id(self)] = self
-        for _ in range(ahead):
-            if not self._feed():
-                break
-        with self.cond:
+            self.ahead = ahead
+            self._top_up()
+        else:
+            for _ in range(ahead):
+                if not self._feed(self._claim(1)):
+                    break
+        with self.lock:
             failed = [f for f in self.slots.values()
                       if isinstance(f, _Failed)]
         if failed:
             self._cancel()
             raise failed[0].exc
 
-    def _claim(self):
-        with self.cond:
-            if self.stopped or (self.nchunks is not None
-                                and self.claimed >= self.nchunks):
-                self.pool.__dict__.get("_mg_feeds", {}).pop(id(self), None)
-                return None
+    def _claim(self, most):
+        """Takes up to `most` chunk indices to submit (for the eager mode,
+        within the bound); returns a range, empty when none is left."""
+        with self.lock:
+            k = most
+            if not self.stopped and self.eager:
+                k = min(k, self.nchunks - self.claimed,
+                        self.ahead - self.inflight)
+                self.inflight += max(k, 0)
+            if self.stopped or k <= 0:
+                if self.stopped or self.claimed == self.nchunks:
+                    self.pool.__dict__.get("_mg_feeds", {}).pop(id(self),
+                                                               None)
+                return range(0)
             i = self.claimed
-            self.claimed += 1
-            self.busy += 1
-            return i
+            self.claimed += k
+            self.busy += k
+            return range(i, i + k)
 
-    def _read(self, i):
-        """Chunk i's items, or None past the end of a lazy input."""
-        if self.eager:
-            a = i * self.chunksize
-            return self.take(a, a + self.chunksize)
-        return list(itertools.islice(self.source, self.chunksize)) or None
+    def _top_up(self):
+        """Eager: submits chunks while fewer than `ahead` are unfinished."""
+        while self.inflight < self.ahead:  # a hint; _claim decides
+            if not self._feed(self._claim(self.ahead)):
+                return
 
-    def _feed(self):
-        """Claims, reads and submits the next chunk; False if none is left."""
-        i = self._claim()
-        if i is None:
-            return False
-        try:
-            items = self._read(i)
-            f = None if items is None else self.pool._submit_chunk(
-                self.fn, items, self.star, functools.partial(self._done, i))
-        except BaseException as e:
-            self._publish(i, _Failed(e))
-            if not isinstance(e, Exception):
-                raise
-            return True
-        del items
-        self._publish(i, f)
-        return f is not None
+    def _feed(self, indices):
+        """Reads and submits the claimed chunks; False if there were none,
+        or a lazy input ended."""
+        for i in indices:
+            try:
+                if self.eager:
+                    a = i * self.chunksize
+                    items = self.take(a, a + self.chunksize)
+                else:
+                    items = list(itertools.islice(self.source,
+                                                  self.chunksize)) or None
+                f = None if items is None else self.pool._submit_chunk(
+                    self.fn, items, self.star,
+                    functools.partial(self._done, i))
+            except BaseException as e:
+                self._publish(i, _Failed(e))
+                if not isinstance(e, Exception):
+                    raise
+                return True
+            del items
+            self._publish(i, f)
+            if f is None:
+                return False
+        return len(indices) > 0
 
     def _publish(self, i, f):
-        with self.cond:
+        with self.lock:
             self.busy -= 1
             if f is None:  # the lazy input ended before chunk i
                 self.nchunks = self.claimed = i
@@ -268,7 +291,8 @@ class _MapFeed:
             if failed:
                 self.stopped = True
             cancel = self.cancelled and f is not None and not failed
-            self.cond.notify_all()
+            if self.waiters:
+                self.cond.notify_all()
         if failed and self.done_q is not None:
             self.done_q.put((i, f))
         if cancel:
@@ -280,7 +304,9 @@ class _MapFeed:
         if self.done_q is not None:
             self.done_q.put((i, f))
         if self.eager:
-            self._feed()
+            with self.lock:
+                self.inflight -= 1
+            self._top_up()
 
     def flush(self, cancel):
         """For shutdown: submit every chunk left now (their tasks then run
@@ -288,36 +314,58 @@ class _MapFeed:
         if cancel:
             self._cancel()
             return
-        while self._feed():
-            pass
+        with self.lock:
+            self.ahead = self.nchunks  # no bound from now on
+        self._top_up()
         with self.cond:  # chunks other threads are still encoding
             while self.busy:
-                self.cond.wait()
+                self._wait(None)
 
     def _cancel(self):
         """Stops submitting and cancels the chunks not yet finished."""
-        with self.cond:
+        with self.lock:
             self.stopped = self.cancelled = True
             futures = [f for f in self.slots.values()
                        if not isinstance(f, _Failed)]
-            self.cond.notify_all()
+            if self.waiters:
+                self.cond.notify_all()
         self.pool.__dict__.get("_mg_feeds", {}).pop(id(self), None)
         for f in futures:
             f.cancel()
         if self.done_q is not None:
             self.done_q.put((None, _Failed(CancelledError())))
 
+    def _wait(self, end_time):
+        # cond held
+        self.waiters += 1
+        try:
+            return self.cond.wait(_remaining(end_time))
+        finally:
+            self.waiters -= 1
+
     # ---- consuming (the thread iterating the results) ----
+
+    def _next_feed(self):
+        # Lazy: one chunk per chunk consumed, read by the consumer. Eager:
+        # the consumer, about to wait, encodes what the bound allows, which
+        # spares the workers (whose done-callbacks top up otherwise).
+        if self.eager:
+            self._top_up()
+        else:
+            self._feed(self._claim(1))
 
     def _slot(self, i, end_time):
         """Chunk i's future (or _Failed) once submitted; None past the end."""
+        f = self.slots.get(i)
+        if f is not None:
+            return f
         with self.cond:
             while i not in self.slots:
                 if self.nchunks is not None and i >= self.nchunks:
                     return None
                 if self.stopped and i >= self.claimed:
                     raise CancelledError()
-                if not self.cond.wait(_remaining(end_time)):
+                if not self._wait(end_time):
                     raise TimeoutError()
             return self.slots[i]
 
@@ -331,11 +379,10 @@ class _MapFeed:
         i = 0
         try:
             while True:
+                self._next_feed()
                 f = self._slot(i, end_time)
                 if f is None:
                     return
-                if not self.eager:
-                    self._feed()  # the next chunk, before waiting
                 values, exc = self._outcome(f, end_time)
                 del f, self.slots[i]
                 # Pop as we go: no reference to a yielded result survives
@@ -352,17 +399,13 @@ class _MapFeed:
     def unordered(self, end_time):
         received = 0
         try:
-            while True:
-                with self.cond:
-                    if self.nchunks is not None and received >= self.nchunks:
-                        return
+            while self.nchunks is None or received < self.nchunks:
                 try:
                     i, f = self.done_q.get(timeout=_remaining(end_time))
                 except queue.Empty:
                     raise TimeoutError() from None
                 received += 1
-                if not self.eager:
-                    self._feed()
+                self._next_feed()
                 values, exc = self._outcome(f, end_time)
                 del f
                 self.slots.pop(i, None)
