@@ -10,12 +10,8 @@ executor-specific is adapted: the executor type, the Event factory, and the
 import line of the child scripts that the shutdown tests run; no assertion.
 """
 import contextlib
-import importlib
 import os
 import sys
-import unittest
-
-import multigil
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -35,6 +31,8 @@ NO_EVENT = "needs a cross-interpreter Event (queue issue #8)"
 def load():
     """Returns (package, {module name: module}), or raises unittest.SkipTest
     saying why this Python cannot run the stdlib suite."""
+    import importlib
+    import unittest
     try:
         pkg = importlib.import_module("test.test_concurrent_futures")
         mods = {name: importlib.import_module(
@@ -60,6 +58,7 @@ def _pool_script(code):
 
 def make_pool_mixin(util):
     """The executor mixin for multigil.Pool, like util.ThreadPoolMixin."""
+    import multigil
 
     class PoolMixin(util.ExecutorMixin):
         executor_type = multigil.Pool
@@ -110,3 +109,49 @@ def build(namespace):
             if generic is not None:
                 util.create_executor_tests(namespace, generic,
                                            executor_mixins=(mixin,))
+
+
+# ---- for the tests of map and of the initializer in test_stdlib_executor;
+# functions that workers import (by module and name) and run ----
+
+ENCODED = [0]  # how many Counted objects this interpreter has encoded
+
+
+class Counted:
+    """An item that counts its encodings (its __reduce__ runs in the
+    interpreter that sends it)."""
+
+    def __init__(self, value, payload=b""):
+        self.value = value
+        self.payload = payload
+
+    def __reduce__(self):
+        ENCODED[0] += 1
+        return (Counted, (self.value, self.payload))
+
+
+class Thing:
+    pass
+
+
+def make_thing(_):
+    return Thing()
+
+
+def gated(gate_fd, done_fd, item):
+    """Waits for one byte on gate_fd, then writes one to done_fd."""
+    os.read(gate_fd, 1)
+    os.write(done_fd, b"d")
+    return item.value
+
+
+def read_byte(fd):
+    return os.read(fd, 1)
+
+
+def write_byte(fd):
+    os.write(fd, b"w")
+
+
+def fail_init():
+    raise ValueError("initializer failed on purpose")
