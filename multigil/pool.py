@@ -7,7 +7,6 @@ checks, map's batching and bounded read-ahead, broadcast, shutdown at exit.
 """
 import asyncio
 import atexit
-import collections
 import functools
 import itertools
 import logging
@@ -383,15 +382,9 @@ class _MapFeed:
                 f = self._slot(i, end_time)
                 if f is None:
                     return
-                values, exc = self._outcome(f, end_time)
+                outcome = self._outcome(f, end_time)
                 del f, self.slots[i]
-                # Pop as we go: no reference to a yielded result survives
-                # here, nor in the future (which holds this same list).
-                values.reverse()
-                while values:
-                    yield values.pop()
-                if exc is not None:
-                    raise exc
+                yield from _drain(*outcome)
                 i += 1
         finally:
             self._cancel()
@@ -406,16 +399,23 @@ class _MapFeed:
                     raise TimeoutError() from None
                 received += 1
                 self._next_feed()
-                values, exc = self._outcome(f, end_time)
+                outcome = self._outcome(f, end_time)
                 del f
                 self.slots.pop(i, None)
-                values.reverse()
-                while values:
-                    yield values.pop()
-                if exc is not None:
-                    raise exc
+                yield from _drain(*outcome)
         finally:
             self._cancel()
+
+
+def _drain(values, exc):
+    """Yields a chunk's values, then raises its exception if any. Pops as
+    it goes: no reference to a yielded value survives here, nor in the
+    chunk's future (which holds this same list)."""
+    values.reverse()
+    while values:
+        yield values.pop()
+    if exc is not None:
+        raise exc
 
 
 def _remaining(end_time):
