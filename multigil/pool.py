@@ -217,14 +217,18 @@ class _MapFeed:
         if self.eager:
             self.pool.__dict__.setdefault("_mg_feeds", {})[id(self)] = self
             self.ahead = ahead
-            self._top_up()
+            mine = self._claim(ahead)
+            self._feed(mine)
         else:
+            mine = []
             for _ in range(ahead):
-                if not self._feed(self._claim(1)):
+                i = self._claim(1)
+                mine.extend(i)
+                if not self._feed(i):
                     break
-        with self.lock:
-            failed = [f for f in self.slots.values()
-                      if isinstance(f, _Failed)]
+        with self.lock:  # only these: later ones fail at their position
+            failed = [self.slots[i] for i in mine
+                      if isinstance(self.slots.get(i), _Failed)]
         if failed:
             self._cancel()
             raise failed[0].exc
@@ -256,8 +260,9 @@ class _MapFeed:
 
     def _feed(self, indices):
         """Reads and submits the claimed chunks; False if there were none,
-        or a lazy input ended."""
-        for i in indices:
+        or a lazy input ended. After a chunk that fails, the rest of the
+        claim is given back (nothing more is submitted)."""
+        for n, i in enumerate(indices, 1):
             try:
                 if self.eager:
                     a = i * self.chunksize
@@ -270,6 +275,7 @@ class _MapFeed:
                     functools.partial(self._done, i))
             except BaseException as e:
                 self._publish(i, _Failed(e))
+                self._give_back(len(indices) - n)
                 if not isinstance(e, Exception):
                     raise
                 return True
@@ -278,6 +284,14 @@ class _MapFeed:
             if f is None:
                 return False
         return len(indices) > 0
+
+    def _give_back(self, k):
+        with self.lock:
+            self.busy -= k
+            if self.eager:
+                self.inflight -= k
+            if self.waiters:
+                self.cond.notify_all()
 
     def _publish(self, i, f):
         with self.lock:

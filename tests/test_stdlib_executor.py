@@ -178,6 +178,22 @@ def test_map_unsendable_item_raises_at_map_or_at_its_position():
             next(it)
 
 
+def test_map_unsendable_item_sent_by_shutdown(pipes):
+    # shutdown sends the rest of the chunks at once; one of them fails.
+    gate_r, gate_w, done_r, done_w = pipes
+    items = [sup.Counted(i) for i in range(8)]
+    items[5] = threading.Lock()
+    with gated_pool(1, gate_w) as pool:
+        it = pool.map(sup.gated, itertools.repeat(gate_r),
+                      itertools.repeat(done_w), items, chunksize=1)
+        pool.shutdown(wait=False)
+        os.write(gate_w, b"g" * 8)
+        pool.shutdown(wait=True)
+    assert [next(it) for _ in range(5)] == [0, 1, 2, 3, 4]
+    with pytest.raises(multigil.NotShareableError):
+        next(it)
+
+
 def test_failed_initializer_is_logged_and_exposed_as_broken(caplog):
     # stdlib FailingInitializerMixin.test_initializer
     with caplog.at_level(logging.CRITICAL, logger="concurrent.futures"):
