@@ -607,7 +607,7 @@ worker_main(void *arg)
         owner_complete(p->owner_st, t, s, &result);
         (void)PyEval_SaveThread();
         mg_task_decref(t);
-        atomic_fetch_add(&p->completed, 1);
+        mg_wait_wake(&p->completed, MG_WAKE_ALL);
 
         if (p->max_tasks > 0 && ++w->tasks_done >= p->max_tasks) {
             worker_end_interp(w, ts);
@@ -749,7 +749,8 @@ mg_pool_start(mg_state *st, int nworkers, PyObject *sys_path,
     pthread_condattr_destroy(&attr);
     p->nworkers = nworkers;
     atomic_init(&p->broken, 0);
-    atomic_init(&p->completed, 0);
+    mg_wait_init(&p->completed);
+    mg_spinner_init(&p->result_spin, spin_ns, 0);
     p->owner_interp = PyInterpreterState_Get();
     p->owner_st = st;
     p->max_tasks = max_tasks;
@@ -946,6 +947,7 @@ mg_pool_free(mg_pool *p)
         t = next;
     }
     mg_taskq_fini(&p->q);
+    mg_wait_fini(&p->completed);
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
     for (Py_ssize_t i = 0; i < p->nsys_path; i++) {

@@ -51,7 +51,8 @@ struct mg_pool {
     int orphaned;              /* under mu: the owner object is gone; the
                                   last worker to exit frees the pool */
     char broken_msg[1024];     /* under mu, set once */
-    atomic_size_t completed;   /* bumped after each completion */
+    mg_wait completed;         /* bumped after each completion (seq) */
+    mg_spinner result_spin;    /* callers' spin for a completion */
     /* Submitting ("owner") interpreter. Only touched with its GIL held. */
     PyInterpreterState *owner_interp;
     mg_state *owner_st;        /* kept alive by the Pool object's type */
