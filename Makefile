@@ -26,7 +26,7 @@ SANFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-san
 VENV    ?= build/venv$(TAG)
 PYTEST_ARGS ?=
 
-.PHONY: all build test test-all asan asan-build bench demo clean
+.PHONY: all build test test-all asan asan-build bench demo clean ctest tsan
 
 all: build
 build: $(TARGET)
@@ -56,6 +56,25 @@ asan: asan-build
 	@scripts/venv.sh $(PYTHON) $(VENV)
 	scripts/asan-run.sh $(VENV)/bin/python -m pytest -q -p no:cacheprovider tests $(PYTEST_ARGS); \
 	rc=$$?; rm -f $(TARGET); $(MAKE) build; exit $$rc
+
+# C tests of src/base (no Python): tests/c/*.c with every src/base/*.c in
+# one binary; `ctest` also runs them on the portable (no futex) wait.
+# `tsan` runs them under ThreadSanitizer.
+CTEST_DIR := build/ctest
+CTEST_CC  := $(CC) -std=gnu11 -Isrc/base -Wall -Wextra -Wshadow -Werror -g -pthread
+CTEST_IN  := $(sort $(wildcard tests/c/*.c)) $(BASE_SRCS)
+
+ctest:
+	@mkdir -p $(CTEST_DIR)
+	$(CTEST_CC) -O1 -DMG_WAIT_NO_FUTEX -o $(CTEST_DIR)/ctest-nofutex $(CTEST_IN) -lm
+	$(CTEST_CC) -O1 -o $(CTEST_DIR)/ctest $(CTEST_IN) -lm
+	CTEST_LABEL=ctest-nofutex $(CTEST_DIR)/ctest-nofutex
+	$(CTEST_DIR)/ctest
+
+tsan:
+	@mkdir -p $(CTEST_DIR)
+	$(CTEST_CC) -O1 -fsanitize=thread -o $(CTEST_DIR)/ctest-tsan $(CTEST_IN) -lm
+	TSAN_OPTIONS="halt_on_error=1 exitcode=66" $(CTEST_DIR)/ctest-tsan
 
 bench: build
 	@scripts/venv.sh $(PYTHON) $(VENV) bench

@@ -2,7 +2,8 @@
 concurrent.futures.ThreadPoolExecutor, 1 and 2 workers, on an idle machine
 and with one CPU-bound neighbour process, side by side in one run.
 
-    python bench/bench_latency.py [--runs 7] [--calls 2000] [--no-cpu] [--json]
+    python bench/bench_latency.py [--runs 7] [--calls 2000] [--only idle|busy]
+                                  [--no-cpu] [--json]
 
 Each cell is the median over `runs` runs of the per-run median round trip
 (each run: `calls` sequential round trips, timed one by one); the range
@@ -77,9 +78,9 @@ def measure_case(workers, runs, calls):
             _bench.shutdown(ex)
 
 
-def measure(runs, calls):
+def measure(runs, calls, cases=("idle", "busy neighbour")):
     res = {}
-    for case in ("idle", "busy neighbour"):
+    for case in cases:
         proc = start_neighbour() if case != "idle" else None
         try:
             for workers in (1, 2):
@@ -132,11 +133,15 @@ def main(argv=None):
                                  formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--calls", type=int, default=2000)
+    ap.add_argument("--only", choices=("idle", "busy"),
+                    help="measure only the idle or the busy-neighbour case")
     ap.add_argument("--no-cpu", action="store_true",
                     help="skip the CPU-bound throughput check")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
-    res = measure(a.runs, a.calls)
+    cases = {"idle": ("idle",), "busy": ("busy neighbour",),
+             None: ("idle", "busy neighbour")}[a.only]
+    res = measure(a.runs, a.calls, cases)
     if a.json:
         cpu = None
         if not a.no_cpu:

@@ -17,7 +17,6 @@
 #include "wait.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,22 +36,29 @@ _Static_assert(sizeof(atomic_uint) == sizeof(uint32_t),
 #define cpu_relax() ((void)0)
 #endif
 
-/* Spin policy constants. A spinner gives its CPU away (sched_yield) this
- * often, so that a thread it waits for on the same CPU gets to run. */
-#ifndef MG_SPIN_YIELD_NS
-#define MG_SPIN_YIELD_NS 5000
-#endif
+/* Spin policy constants. The spin loop only pauses; it never calls
+ * sched_yield(): a yield hands the CPU to whatever else is runnable there
+ * (a CPU-bound neighbour) for a whole time slice, and the yielder, not
+ * being asleep, is not woken when its event comes: round trips of 0.5 to
+ * 1 ms were measured that way beside one busy process. A waiter sharing
+ * its CPU with the thread it waits for is handled by the policy instead:
+ * its spins fail, and it stops spinning. */
 /* A spin that finds every slot taken may wait this long for one (slots
  * change hands within a microsecond in a ping-pong between two threads). */
 #ifndef MG_SPIN_GRACE_NS
 #define MG_SPIN_GRACE_NS 2000
 #endif
-/* This many spins in a row that did not pay off stop spinning... */
+/* This many spins in a row that did not pay off stop spinning for
+ * `backoff` waits; then a probe window of MG_SPIN_PROBES waits spins
+ * again. A win anywhere turns spinning back on; a window without one
+ * doubles the pause, up to MG_SPIN_MAX_BACKOFF. A window rather than one
+ * probe: two threads that wait for each other (a caller and a worker)
+ * both stop spinning after a bad spell, and then a spin pays only once
+ * the other side is awake again, which takes a few rounds. */
 #define MG_SPIN_MAX_FAILS 2
-/* ...for this many waits at first, doubling up to MG_SPIN_MAX_BACKOFF
- * after each probe spin that did not pay off either. */
+#define MG_SPIN_PROBES 4
 #define MG_SPIN_MIN_BACKOFF 4
-#define MG_SPIN_MAX_BACKOFF 1024
+#define MG_SPIN_MAX_BACKOFF 256
 
 int64_t
 mg_monotonic_ns(void)
@@ -212,6 +218,12 @@ wait_sleep(mg_wait *w, uint32_t seen, int64_t deadline_ns)
     return rc;
 }
 
+/* DEBUG-TEMP knobs */
+#include <stdio.h>
+static long long xknob(const char *name, long long dflt) { const char *v = getenv(name); return v ? atoll(v) : dflt; }
+static long long x_grace = -2;
+#undef MG_SPIN_GRACE_NS
+#define MG_SPIN_GRACE_NS (x_grace == -2 ? (x_grace = xknob("MG_X_GRACE_NS", 2000)) : x_grace)
 /* ---- spin slots: per site and process-wide ---- */
 
 static atomic_int global_spinners;
@@ -223,6 +235,7 @@ mg_spin_global_cap(void)
     int cap = atomic_load_explicit(&global_cap, memory_order_relaxed);
     if (cap < 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
+        if (getenv("MG_X_CAP")) n = atoi(getenv("MG_X_CAP")) + 1;
         cap = n > 1 ? (int)(n - 1 > INT_MAX ? INT_MAX : n - 1) : 0;
         int expected = -1;
         if (!atomic_compare_exchange_strong(&global_cap, &expected, cap)) {
@@ -309,6 +322,7 @@ mg_spinner_init(mg_spinner *sp, int64_t budget_ns, int max_here)
     atomic_init(&sp->nspinning, 0);
     atomic_init(&sp->fails, 0);
     atomic_init(&sp->skip, 0);
+    atomic_init(&sp->probes, 0);
     atomic_init(&sp->backoff, MG_SPIN_MIN_BACKOFF);
     atomic_init(&sp->nspins, 0);
     atomic_init(&sp->nwins, 0);
@@ -363,47 +377,46 @@ mg_spinner_record(mg_spinner *sp, int won)
     if (won) {
         atomic_fetch_add_explicit(&sp->nwins, 1, memory_order_relaxed);
         atomic_store_explicit(&sp->fails, 0, memory_order_relaxed);
+        atomic_store_explicit(&sp->probes, 0, memory_order_relaxed);
         atomic_store_explicit(&sp->backoff, MG_SPIN_MIN_BACKOFF,
                               memory_order_relaxed);
         return;
     }
-    unsigned fails =
-        atomic_fetch_add_explicit(&sp->fails, 1, memory_order_relaxed) + 1;
-    if (fails < MG_SPIN_MAX_FAILS) {
-        return;
-    }
-    /* Stop spinning for a while; a probe after that which fails too (fails
-     * is still over the limit) doubles the pause. */
+    unsigned probes = atomic_load_explicit(&sp->probes, memory_order_relaxed);
     unsigned backoff = atomic_load_explicit(&sp->backoff,
                                             memory_order_relaxed);
-    atomic_store_explicit(&sp->skip, backoff, memory_order_relaxed);
-    if (fails > MG_SPIN_MAX_FAILS && backoff < MG_SPIN_MAX_BACKOFF) {
-        atomic_store_explicit(&sp->backoff, backoff * 2,
-                              memory_order_relaxed);
+    if (probes > 0) { /* in a probe window */
+        atomic_store_explicit(&sp->probes, probes - 1, memory_order_relaxed);
+        if (probes > 1) {
+            return;
+        }
+        if (backoff < MG_SPIN_MAX_BACKOFF) {
+            backoff *= 2;
+            atomic_store_explicit(&sp->backoff, backoff,
+                                  memory_order_relaxed);
+        }
     }
+    else if (atomic_fetch_add_explicit(&sp->fails, 1, memory_order_relaxed)
+             + 1 < MG_SPIN_MAX_FAILS) {
+        return;
+    }
+    atomic_store_explicit(&sp->fails, 0, memory_order_relaxed);
+    atomic_store_explicit(&sp->probes, MG_SPIN_PROBES, memory_order_relaxed);
+    atomic_store_explicit(&sp->skip, backoff, memory_order_relaxed);
 }
 
 /* Spins until w->seq != seen (1) or the budget is spent (0). */
 static int
 spin_loop(mg_wait *w, uint32_t seen, int64_t budget_ns)
 {
-    int64_t t = mg_monotonic_ns();
-    int64_t until = t + budget_ns;
-    int64_t next_yield = t + MG_SPIN_YIELD_NS;
+    int64_t until = mg_monotonic_ns() + budget_ns;
     for (unsigned n = 1;; n++) {
         if (atomic_load_explicit(&w->seq, memory_order_acquire) != seen) {
             return 1;
         }
         cpu_relax();
-        if ((n & 15) == 0) {
-            t = mg_monotonic_ns();
-            if (t >= until) {
-                return 0;
-            }
-            if (t >= next_yield) {
-                sched_yield();
-                next_yield = t + MG_SPIN_YIELD_NS;
-            }
+        if ((n & 15) == 0 && mg_monotonic_ns() >= until) {
+            return 0;
         }
     }
 }

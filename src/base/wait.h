@@ -22,7 +22,7 @@
  * recent spins paid off, backs off to not spinning when they did not (the
  * thread it waits for shares its CPU, or the wait is long), and re-probes
  * now and then. Process-wide, no more threads spin at once than there are
- * CPUs less one, and spinners yield their CPU now and then.
+ * CPUs less one. Spinners pause, never sched_yield (see wait.c).
  */
 #ifndef MG_WAIT_H
 #define MG_WAIT_H
@@ -58,8 +58,10 @@ typedef struct mg_spinner {
     atomic_int max_here;    /* most threads spinning at this site at once */
     atomic_int nspinning;   /* threads spinning at this site now */
     atomic_uint fails;      /* spins in a row that did not pay off */
-    atomic_uint skip;       /* waits left before the next probe spin */
-    atomic_uint backoff;    /* waits between probes; doubles per failed one */
+    atomic_uint skip;       /* waits left that do not spin (backing off) */
+    atomic_uint probes;     /* spins left in the probe window after that */
+    atomic_uint backoff;    /* length of the pause; doubles per failed
+                               window */
     /* Statistics (tests, debugging): spins started, spins that saw the
      * change, waits that did not spin (policy or cap). */
     atomic_ullong nspins, nwins, nskipped;
