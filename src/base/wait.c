@@ -45,9 +45,7 @@ _Static_assert(sizeof(atomic_uint) == sizeof(uint32_t),
  * its spins fail, and it stops spinning. */
 /* A spin that finds every slot taken may wait this long for one (slots
  * change hands within a microsecond in a ping-pong between two threads). */
-#ifndef MG_SPIN_GRACE_NS
 #define MG_SPIN_GRACE_NS 2000
-#endif
 /* This many spins in a row that did not pay off stop spinning for
  * `backoff` waits; then a probe window of MG_SPIN_PROBES waits spins
  * again. A win anywhere turns spinning back on; a window without one
@@ -56,7 +54,7 @@ _Static_assert(sizeof(atomic_uint) == sizeof(uint32_t),
  * both stop spinning after a bad spell, and then a spin pays only once
  * the other side is awake again, which takes a few rounds. */
 #define MG_SPIN_MAX_FAILS 2
-#define MG_SPIN_PROBES 4
+#define MG_SPIN_PROBES 8
 #define MG_SPIN_MIN_BACKOFF 4
 #define MG_SPIN_MAX_BACKOFF 256
 
@@ -218,12 +216,6 @@ wait_sleep(mg_wait *w, uint32_t seen, int64_t deadline_ns)
     return rc;
 }
 
-/* DEBUG-TEMP knobs */
-#include <stdio.h>
-static long long xknob(const char *name, long long dflt) { const char *v = getenv(name); return v ? atoll(v) : dflt; }
-static long long x_grace = -2;
-#undef MG_SPIN_GRACE_NS
-#define MG_SPIN_GRACE_NS (x_grace == -2 ? (x_grace = xknob("MG_X_GRACE_NS", 2000)) : x_grace)
 /* ---- spin slots: per site and process-wide ---- */
 
 static atomic_int global_spinners;
@@ -235,7 +227,6 @@ mg_spin_global_cap(void)
     int cap = atomic_load_explicit(&global_cap, memory_order_relaxed);
     if (cap < 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
-        if (getenv("MG_X_CAP")) n = atoi(getenv("MG_X_CAP")) + 1;
         cap = n > 1 ? (int)(n - 1 > INT_MAX ? INT_MAX : n - 1) : 0;
         int expected = -1;
         if (!atomic_compare_exchange_strong(&global_cap, &expected, cap)) {

@@ -946,11 +946,6 @@ mg_pool_free(mg_pool *p)
         mg_task_decref(t);
         t = next;
     }
-    if (getenv("MG_SPIN_DEBUG")) { /* DEBUG-TEMP */
-        fprintf(stderr, "[spin] workers %d: q spins %llu wins %llu skipped %llu | caller spins %llu wins %llu skipped %llu\n", p->nworkers,
-            (unsigned long long)p->q.spin.nspins, (unsigned long long)p->q.spin.nwins, (unsigned long long)p->q.spin.nskipped,
-            (unsigned long long)p->result_spin.nspins, (unsigned long long)p->result_spin.nwins, (unsigned long long)p->result_spin.nskipped);
-    }
     mg_taskq_fini(&p->q);
     mg_wait_fini(&p->completed);
     pthread_cond_destroy(&p->cv);

@@ -324,17 +324,17 @@ CTEST(spin_backs_off_when_spins_do_not_pay_and_recovers)
     int old = mg_spin_set_global_cap(1);
     mg_spinner_init(&sp, 2000, 0); /* 2 us spins */
     CHECK(mg_spinner_would_spin(&sp));
-    /* Two wasted spins stop spinning for 4 waits; then a window of 4
+    /* Two wasted spins stop spinning for 4 waits; then a window of 8
      * probe spins; each window without a win doubles the pause. */
-    pattern(&w, &sp, 2 + 4 + 4 + 8 + 4 + 16 + 4 + 2, got);
-    CHECK(strcmp(got, "SS" "----" "SSSS" "--------" "SSSS"
-                      "----------------" "SSSS" "--") == 0);
+    pattern(&w, &sp, 2 + 4 + 8 + 8 + 8 + 16 + 8 + 2, got);
+    CHECK(strcmp(got, "SS" "----" "SSSSSSSS" "--------" "SSSSSSSS"
+                      "----------------" "SSSSSSSS" "--") == 0);
     /* A spin that pays, even in a window, resets it all. */
     atomic_store(&sp.skip, 0);
     mg_spinner_record(&sp, 1);
     CHECK(mg_spinner_would_spin(&sp));
-    pattern(&w, &sp, 2 + 4 + 4, got);
-    CHECK(strcmp(got, "SS" "----" "SSSS") == 0);
+    pattern(&w, &sp, 2 + 4 + 8, got);
+    CHECK(strcmp(got, "SS" "----" "SSSSSSSS") == 0);
     /* Outcomes fed directly: every other spin paying keeps it spinning. */
     mg_spinner_init(&sp, 2000, 0);
     for (int i = 0; i < 100; i++) {
