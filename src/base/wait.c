@@ -315,9 +315,17 @@ mg_spinner_init(mg_spinner *sp, int64_t budget_ns, int max_here)
     atomic_init(&sp->skip, 0);
     atomic_init(&sp->probes, 0);
     atomic_init(&sp->backoff, MG_SPIN_MIN_BACKOFF);
+    sp->partner = NULL;
     atomic_init(&sp->nspins, 0);
     atomic_init(&sp->nwins, 0);
     atomic_init(&sp->nskipped, 0);
+}
+
+void
+mg_spinner_pair(mg_spinner *a, mg_spinner *b)
+{
+    a->partner = b;
+    b->partner = a;
 }
 
 void
@@ -371,6 +379,11 @@ mg_spinner_record(mg_spinner *sp, int won)
         atomic_store_explicit(&sp->probes, 0, memory_order_relaxed);
         atomic_store_explicit(&sp->backoff, MG_SPIN_MIN_BACKOFF,
                               memory_order_relaxed);
+        mg_spinner *other = sp->partner;
+        if (other != NULL
+            && atomic_load_explicit(&other->skip, memory_order_relaxed)) {
+            atomic_store_explicit(&other->skip, 0, memory_order_relaxed);
+        }
         return;
     }
     unsigned probes = atomic_load_explicit(&sp->probes, memory_order_relaxed);

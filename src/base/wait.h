@@ -62,6 +62,8 @@ typedef struct mg_spinner {
     atomic_uint probes;     /* spins left in the probe window after that */
     atomic_uint backoff;    /* length of the pause; doubles per failed
                                window */
+    struct mg_spinner *partner; /* the site that waits for this one's
+                                   waiters, or NULL (see mg_spinner_pair) */
     /* Statistics (tests, debugging): spins started, spins that saw the
      * change, waits that did not spin (policy or cap). */
     atomic_ullong nspins, nwins, nskipped;
@@ -98,6 +100,11 @@ int mg_spin_changed(mg_wait *w, uint32_t seen, mg_spinner *sp);
 /* A spin site with this budget (clamped to [0, MG_SPIN_MAX_NS]) and at
  * most max_here spinners at once (<= 0: no per-site limit). */
 void mg_spinner_init(mg_spinner *sp, int64_t budget_ns, int max_here);
+/* Pairs two sites whose threads wait for each other (a pool's callers
+ * wait for its workers, the workers for the callers' next task): when
+ * both stopped spinning, a spin of one pays only once the other spins
+ * again, so a win at one ends the other's pause. Set before use. */
+void mg_spinner_pair(mg_spinner *a, mg_spinner *b);
 void mg_spinner_set_budget(mg_spinner *sp, int64_t budget_ns);
 int64_t mg_spinner_budget(mg_spinner *sp);
 /* A budget in microseconds as a user gives it (MULTIGIL_SPIN_US), made

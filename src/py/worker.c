@@ -751,6 +751,7 @@ mg_pool_start(mg_state *st, int nworkers, PyObject *sys_path,
     atomic_init(&p->broken, 0);
     mg_wait_init(&p->completed);
     mg_spinner_init(&p->result_spin, spin_ns, 0);
+    mg_spinner_pair(&p->result_spin, &p->q.spin);
     p->owner_interp = PyInterpreterState_Get();
     p->owner_st = st;
     p->max_tasks = max_tasks;

@@ -357,6 +357,26 @@ CTEST(spin_backs_off_when_spins_do_not_pay_and_recovers)
     mg_wait_fini(&w);
 }
 
+CTEST(spin_win_at_one_site_ends_its_partners_pause)
+{
+    mg_spinner a, b, c;
+    mg_spinner_init(&a, 2000, 0);
+    mg_spinner_init(&b, 2000, 0);
+    mg_spinner_init(&c, 2000, 0);
+    mg_spinner_pair(&a, &b);
+    for (int i = 0; i < 2; i++) {
+        mg_spinner_record(&a, 0);
+        mg_spinner_record(&c, 0);
+    }
+    CHECK(!mg_spinner_would_spin(&a));
+    CHECK(!mg_spinner_would_spin(&c));
+    mg_spinner_record(&b, 1); /* b's waiters are served: a's are next */
+    CHECK(mg_spinner_would_spin(&a));
+    CHECK(!mg_spinner_would_spin(&c)); /* not paired: still paused */
+    /* a is in its probe window now: its back-off goes on from there. */
+    CHECK(atomic_load(&a.probes) > 0);
+}
+
 typedef struct {
     mg_wait *w;
     atomic_int started;
