@@ -1,10 +1,16 @@
 /* main.c - runs every registered C test (see ctest.h) and prints one line
  * per test and a closing "ctest: N passed, M failed" line; exit status 1
- * if any failed. Usage: ctest [substring] runs only matching tests. */
+ * if any failed. Usage: ctest [substring] runs only matching tests.
+ * A test that hangs (a lost wake-up, say) fails after CTEST_TIMEOUT_S
+ * seconds and ends the run. */
 #include "ctest.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#define CTEST_TIMEOUT_S 120
 
 #define CTEST_MAX 256
 
@@ -14,6 +20,21 @@ static struct {
 } tests[CTEST_MAX];
 static int ntests;
 static atomic_int failures; /* in the running test, from any thread */
+static const char *volatile running;
+
+static void
+on_timeout(int sig)
+{
+    (void)sig;
+    /* Only async-signal-safe calls here. */
+    static const char msg[] = "FAIL (timed out: hangs) ";
+    ssize_t rc = write(STDOUT_FILENO, msg, sizeof(msg) - 1);
+    const char *name = running ? running : "?";
+    rc = write(STDOUT_FILENO, name, strlen(name));
+    rc = write(STDOUT_FILENO, "\n", 1);
+    (void)rc;
+    _exit(1);
+}
 
 void
 ctest_register(const char *name, ctest_fn fn)
@@ -57,12 +78,16 @@ main(int argc, char **argv)
     const char *label = getenv("CTEST_LABEL");
     int passed = 0, failed = 0;
     setvbuf(stdout, NULL, _IOLBF, 0);
+    signal(SIGALRM, on_timeout);
     for (int i = 0; i < ntests; i++) {
         if (only != NULL && strstr(tests[i].name, only) == NULL) {
             continue;
         }
         atomic_store(&failures, 0);
+        running = tests[i].name;
+        alarm(CTEST_TIMEOUT_S);
         tests[i].fn();
+        alarm(0);
         int ok = atomic_load(&failures) == 0;
         printf("%s %s\n", ok ? "ok  " : "FAIL", tests[i].name);
         if (ok) {
