@@ -54,6 +54,11 @@ def cmd_bench(args):
     return 1 if failed else 0
 
 
+def cmd_compat(args):
+    from multigil import _compat
+    return _compat.main(args)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m multigil")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -75,6 +80,23 @@ def main(argv=None):
                    help="the pool's own figures instead: round trip, map "
                    "throughput, start-up, memory per worker")
     b.set_defaults(fn=cmd_bench)
+    c = sub.add_parser("compat", help="which packages import in an own-GIL "
+                       "or legacy subinterpreter, and what their extension "
+                       "modules declare (one child process per package)")
+    c.add_argument("packages", nargs="*", metavar="PACKAGE")
+    c.add_argument("--installed", action="store_true",
+                   help="every top-level package outside the standard "
+                   "library")
+    c.add_argument("--json", action="store_true", help="print JSON")
+    c.add_argument("--timeout", type=float, default=60.0,
+                   help="seconds per package (default 60)")
+    c.add_argument("--jobs", type=int, default=1,
+                   help="packages probed at once (default 1)")
+    c.add_argument("--no-cache", action="store_true",
+                   help="probe again even where the cache has an answer")
+    c.add_argument("-v", "--verbose", action="store_true",
+                   help="list every extension module")
+    c.set_defaults(fn=cmd_compat)
     i = sub.add_parser("info", help="versions, paths and CPU counts")
     i.add_argument("--json", action="store_true")
     i.set_defaults(fn=cmd_info)
