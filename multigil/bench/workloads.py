@@ -176,14 +176,23 @@ def run_rows(rows, spec, repeats, timeout, say):
 # ---- the whole benchmark ----
 
 def run(rows=DEFAULT_ROWS, workers=2, repeats=1, quick=False,
-        cpu_seconds=None, say=None, timeout=None):
-    """Measure both workloads; returns the result dict (see report())."""
+        cpu_seconds=None, say=None, timeout=None, only=None):
+    """Measure both workloads; returns the result dict (see report()).
+    only: the candidate kinds to run (serial, the base, always runs)."""
     import multigil
     if say is None:
         def say(msg):
             print(msg, file=sys.stderr, flush=True)
     ft = executors.find_free_threaded()
     plan_rows = plan(ft)
+    if only is not None:
+        unknown = set(only) - {k for k, _, _ in plan_rows}
+        if unknown:
+            raise ValueError(f"no such candidate here: "
+                             f"{', '.join(sorted(unknown))} (candidates: "
+                             f"{', '.join(k for k, _, _ in plan_rows)})")
+        plan_rows = [r for r in plan_rows
+                     if r[0] == "serial" or r[0] in only]
     per_chunk = chunk_rows(rows, workers)
     if cpu_seconds is None:
         cpu_seconds = 0.06 if quick else 0.25

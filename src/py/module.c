@@ -89,6 +89,9 @@ core_exec(PyObject *mod)
     if (mg_sharedtest_module_add(mod, st) < 0) {
         return -1;
     }
+    if (mg_buildinfo_module_add(mod, st) < 0) {
+        return -1;
+    }
     return 0;
 }
 
