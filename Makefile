@@ -35,7 +35,7 @@ SANFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,float-ca
 VENV    ?= build/venv$(TAG)
 PYTEST_ARGS ?=
 
-.PHONY: all build test test-all asan asan-build bench demo clean FORCE
+.PHONY: all build test test-all asan asan-build bench demo clean soak FORCE
 
 all: build
 build: $(TARGET)
@@ -81,6 +81,13 @@ demo: build
 
 clean:
 	rm -rf build multigil/_core*.so
+
+# Leak soak, not in `make test`: 1,000,000 tasks through one pool and 1,000
+# pool create/use/shutdown cycles (scripts/soak.py); SOAK_SECONDS=30 for
+# the short version test-all runs.
+SOAK_SECONDS ?=
+soak: build
+	$(PYTHON) scripts/soak.py $(if $(SOAK_SECONDS),--seconds $(SOAK_SECONDS))
 
 # ---- fuzzing: libFuzzer + ASan target for the codec's decoder ----
 # `make fuzz` builds build/fuzz<TAG>/fuzz_decode with clang and runs it for

@@ -7,15 +7,16 @@ checks, map's batching and bounded read-ahead, broadcast, shutdown at exit.
 """
 import asyncio
 import atexit
-import collections
+import functools
 import itertools
+import logging
 import os
+import queue
 import sys
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Executor, Future
+from concurrent.futures import CancelledError, Executor, Future
 from concurrent.futures import _base
-from concurrent.futures import wait as _wait_futures
 
 from . import _core
 
@@ -51,9 +52,12 @@ def _spin_us_from_env():
 # Auto-chunking: aim for this many chunks per worker, within these sizes.
 _CHUNKS_PER_WORKER = 4
 _MAX_AUTO_CHUNK = 8192
-# map() over an iterable without len() looks ahead this many items per
-# worker to size its chunks.
-_PEEK_PER_WORKER = 1024
+# map() without buffersize keeps at most this many chunks per worker encoded
+# and unfinished; each chunk that finishes encodes the next.
+_AHEAD_PER_WORKER = 2
+
+# Where the stdlib executors report a failed initializer.
+LOGGER = logging.getLogger("concurrent.futures")
 
 _pool_ids = itertools.count()
 _hooks_lock = threading.Lock()
@@ -148,6 +152,26 @@ def _auto_chunksize(n, workers):
     return max(1, min(size, _MAX_AUTO_CHUNK))
 
 
+def _snapshot(iterables):
+    """map's input, read now as Executor.map reads it: returns (n, take),
+    take(a, b) giving items a..b-1 (tuples for several iterables) as a list,
+    once each, from any thread: ranges are sliced (no user code runs),
+    anything else is read into a list now and each item dropped from it
+    once taken."""
+    if all(type(it) is range for it in iterables):
+        n = min((len(it) for it in iterables), default=0)
+        if len(iterables) == 1:
+            return n, lambda a, b: list(iterables[0][a:b])
+        return n, lambda a, b: list(zip(*(it[a:b] for it in iterables)))
+    seq = list(iterables[0] if len(iterables) == 1 else zip(*iterables))
+
+    def take(a, b):
+        chunk = seq[a:b]
+        seq[a:b] = [None] * len(chunk)
+        return chunk
+    return len(seq), take
+
+
 def _check_map_args(chunksize, buffersize, timeout):
     if chunksize is not None:
         if not isinstance(chunksize, int) or isinstance(chunksize, bool):
@@ -161,6 +185,283 @@ def _check_map_args(chunksize, buffersize, timeout):
             raise ValueError("buffersize must be None or > 0")
     if timeout is not None and not isinstance(timeout, (int, float)):
         raise TypeError("timeout must be a number or None")
+
+
+class _Failed:
+    """A chunk of a map() that could not be read or sent: its exception is
+    raised when the consumer reaches it."""
+    __slots__ = ("exc",)
+
+    def __init__(self, exc):
+        self.exc = exc
+
+
+class _MapFeed:
+    """Submits the chunks of one map() call and hands their outcomes to the
+    result generator (ordered() or unordered()).
+
+    Eager (no buffersize; Executor.map's contract: all the work runs whether
+    or not results are consumed): the input is a snapshot (take) and at most
+    `ahead` chunks are encoded and unfinished at a time. The consumer, when
+    it is about to wait, and each chunk's done-callback (on the thread that
+    completed it) submit more up to that bound, so the work goes on without
+    the consumer while memory holds a few encoded chunks per worker, not the
+    whole input encoded. Shutdown first submits what is left (flush).
+    Lazy (buffersize): the consumer reads the input and submits one chunk
+    per chunk it consumes, as Executor.map does with buffersize.
+
+    lock guards the counters, slots and flags; it is never held while user
+    code runs (reading the input, encoding, callbacks of cancel()). Only the
+    consumer and flush wait, on cond (the same lock), and only for a chunk
+    that another thread is encoding.
+    """
+
+    def __init__(self, pool, fn, star, chunksize, ordered, take, n, source):
+        self.pool, self.fn, self.star = pool, fn, star
+        self.chunksize = chunksize
+        self.take = take          # eager: take(a, b) -> list of items
+        self.source = source      # lazy: iterator of items
+        self.eager = take is not None
+        # Chunks in all; for the lazy mode, known once the input ends.
+        self.nchunks = -(-n // chunksize) if self.eager else None
+        self.lock = threading.Lock()
+        self.cond = threading.Condition(self.lock)
+        self.waiters = 0          # threads in cond.wait()
+        self.claimed = 0          # chunks taken for submission, in order
+        self.busy = 0             # claimed, not yet in slots
+        self.ahead = 0            # eager: most chunks claimed, unfinished
+        self.inflight = 0         # eager: chunks claimed and unfinished
+        self.slots = {}           # index -> future or _Failed, until consumed
+        self.stopped = False      # claim no more chunks
+        self.cancelled = False    # cancel the futures still to come
+        self.done_q = None if ordered else queue.SimpleQueue()
+
+    # ---- producing (any thread) ----
+
+    def start(self, ahead):
+        """Submits the first chunks (ahead of them); raises, as
+        Executor.map does at once, if one of them cannot be read or sent."""
+        if self.eager:
+            self.pool.__dict__.setdefault("_mg_feeds", {})[id(self)] = self
+            self.ahead = ahead
+            mine = self._claim(ahead)
+            self._feed(mine)
+        else:
+            mine = []
+            for _ in range(ahead):
+                i = self._claim(1)
+                mine.extend(i)
+                if not self._feed(i):
+                    break
+        with self.lock:  # only these: later ones fail at their position
+            failed = [self.slots[i] for i in mine
+                      if isinstance(self.slots.get(i), _Failed)]
+        if failed:
+            self._cancel()
+            raise failed[0].exc
+
+    def _claim(self, most):
+        """Takes up to `most` chunk indices to submit (for the eager mode,
+        within the bound); returns a range, empty when none is left."""
+        with self.lock:
+            k = most
+            if not self.stopped and self.eager:
+                k = min(k, self.nchunks - self.claimed,
+                        self.ahead - self.inflight)
+                self.inflight += max(k, 0)
+            if self.stopped or k <= 0:
+                if self.stopped or self.claimed == self.nchunks:
+                    self.pool.__dict__.get("_mg_feeds", {}).pop(id(self),
+                                                               None)
+                return range(0)
+            i = self.claimed
+            self.claimed += k
+            self.busy += k
+            return range(i, i + k)
+
+    def _top_up(self):
+        """Eager: submits chunks while fewer than `ahead` are unfinished."""
+        while self.inflight < self.ahead:  # a hint; _claim decides
+            if not self._feed(self._claim(self.ahead)):
+                return
+
+    def _feed(self, indices):
+        """Reads and submits the claimed chunks; False if there were none,
+        or a lazy input ended. After a chunk that fails, the rest of the
+        claim is given back (nothing more is submitted)."""
+        for n, i in enumerate(indices, 1):
+            try:
+                if self.eager:
+                    a = i * self.chunksize
+                    items = self.take(a, a + self.chunksize)
+                else:
+                    items = list(itertools.islice(self.source,
+                                                  self.chunksize)) or None
+                f = None if items is None else self.pool._submit_chunk(
+                    self.fn, items, self.star,
+                    functools.partial(self._done, i))
+            except BaseException as e:
+                self._publish(i, _Failed(e))
+                self._give_back(len(indices) - n)
+                if not isinstance(e, Exception):
+                    raise
+                return True
+            del items
+            self._publish(i, f)
+            if f is None:
+                return False
+        return len(indices) > 0
+
+    def _give_back(self, k):
+        with self.lock:
+            self.busy -= k
+            if self.eager:
+                self.inflight -= k
+            if self.waiters:
+                self.cond.notify_all()
+
+    def _publish(self, i, f):
+        with self.lock:
+            self.busy -= 1
+            if f is None:  # the lazy input ended before chunk i
+                self.nchunks = self.claimed = i
+            else:
+                self.slots[i] = f
+            failed = isinstance(f, _Failed)
+            if failed:
+                self.stopped = True
+            cancel = self.cancelled and f is not None and not failed
+            if self.waiters:
+                self.cond.notify_all()
+        if failed and self.done_q is not None:
+            self.done_q.put((i, f))
+        if cancel:
+            f.cancel()
+
+    def _done(self, i, f):
+        # Done-callback of chunk i's future: runs on the thread that
+        # completed it (a worker's, or one that cancelled it). Never blocks.
+        if self.done_q is not None:
+            self.done_q.put((i, f))
+        if self.eager:
+            with self.lock:
+                self.inflight -= 1
+            self._top_up()
+
+    def flush(self, cancel):
+        """For shutdown: submit every chunk left now (their tasks then run
+        like queued ones), or with cancel drop them."""
+        if cancel:
+            self._cancel()
+            return
+        with self.lock:
+            self.ahead = self.nchunks  # no bound from now on
+        self._top_up()
+        with self.cond:  # chunks other threads are still encoding
+            while self.busy:
+                self._wait(None)
+
+    def _cancel(self):
+        """Stops submitting and cancels the chunks not yet finished."""
+        with self.lock:
+            self.stopped = self.cancelled = True
+            futures = [f for f in self.slots.values()
+                       if not isinstance(f, _Failed)]
+            if self.waiters:
+                self.cond.notify_all()
+        self.pool.__dict__.get("_mg_feeds", {}).pop(id(self), None)
+        for f in futures:
+            f.cancel()
+        if self.done_q is not None:
+            self.done_q.put((None, _Failed(CancelledError())))
+
+    def _wait(self, end_time):
+        # cond held
+        self.waiters += 1
+        try:
+            return self.cond.wait(_remaining(end_time))
+        finally:
+            self.waiters -= 1
+
+    # ---- consuming (the thread iterating the results) ----
+
+    def _next_feed(self):
+        # Lazy: one chunk per chunk consumed, read by the consumer. Eager:
+        # the consumer, about to wait, encodes what the bound allows, which
+        # spares the workers (whose done-callbacks top up otherwise).
+        if self.eager:
+            self._top_up()
+        else:
+            self._feed(self._claim(1))
+
+    def _slot(self, i, end_time):
+        """Chunk i's future (or _Failed) once submitted; None past the end."""
+        f = self.slots.get(i)
+        if f is not None:
+            return f
+        with self.cond:
+            while i not in self.slots:
+                if self.nchunks is not None and i >= self.nchunks:
+                    return None
+                if self.stopped and i >= self.claimed:
+                    raise CancelledError()
+                if not self._wait(end_time):
+                    raise TimeoutError()
+            return self.slots[i]
+
+    @staticmethod
+    def _outcome(f, end_time):
+        if isinstance(f, _Failed):
+            raise f.exc
+        return f.result(_remaining(end_time))
+
+    def ordered(self, end_time):
+        i = 0
+        try:
+            while True:
+                self._next_feed()
+                f = self._slot(i, end_time)
+                if f is None:
+                    return
+                outcome = self._outcome(f, end_time)
+                del f, self.slots[i]
+                yield from _drain(*outcome)
+                i += 1
+        finally:
+            self._cancel()
+
+    def unordered(self, end_time):
+        received = 0
+        try:
+            while self.nchunks is None or received < self.nchunks:
+                try:
+                    i, f = self.done_q.get(timeout=_remaining(end_time))
+                except queue.Empty:
+                    raise TimeoutError() from None
+                received += 1
+                self._next_feed()
+                outcome = self._outcome(f, end_time)
+                del f
+                self.slots.pop(i, None)
+                yield from _drain(*outcome)
+        finally:
+            self._cancel()
+
+
+def _drain(values, exc):
+    """Yields a chunk's values, then raises its exception if any. Pops as
+    it goes: no reference to a yielded value survives here, nor in the
+    chunk's future (which holds this same list)."""
+    values.reverse()
+    while values:
+        yield values.pop()
+    if exc is not None:
+        raise exc
+
+
+def _remaining(end_time):
+    """Seconds left until end_time (None: no limit), at least 0."""
+    return None if end_time is None else max(0.0, end_time - time.monotonic())
 
 
 class Pool(Executor):
@@ -229,21 +530,44 @@ class Pool(Executor):
         """Why the pool is broken (a str), or None."""
         return self._c.broken
 
+    @property
+    def _broken(self):
+        # What the stdlib executors expose (and their tests read): truthy
+        # once broken, the reason.
+        self._log_broken()
+        return self._c.broken
+
+    def _log_broken(self):
+        """Logs, once, why the pool broke, on the logger and with the words
+        the stdlib executors use for a failed initializer (the traceback
+        comes from the worker, as text)."""
+        why = self._c.broken
+        if why is not None:
+            first = object()
+            if self.__dict__.setdefault("_mg_logged_broken", first) is first:
+                LOGGER.critical("Exception in initializer:\n%s", why)
+
     def submit(self, fn, /, *args, **kwargs):
         """Run fn(*args, **kwargs) in a worker; returns a Future."""
         _check_function(fn)
         f = _Future()
         f._mg_pool = self
-        f._mg_task = self._c.submit(f, fn, args, kwargs or None)
+        try:
+            f._mg_task = self._c.submit(f, fn, args, kwargs or None)
+        except BrokenPool:
+            self._log_broken()
+            raise
         return f
 
     async def arun(self, fn, /, *args, **kwargs):
         """Await fn(*args, **kwargs) run in a worker (asyncio)."""
         return await asyncio.wrap_future(self.submit(fn, *args, **kwargs))
 
-    def _submit_chunk(self, fn, items, star):
+    def _submit_chunk(self, fn, items, star, done=None):
         f = _Future()
         f._mg_pool = self
+        if done is not None:
+            f.add_done_callback(done)  # before the task can finish
         f._mg_task = self._c.submit_chunk(f, fn, items, star)
         return f
 
@@ -252,97 +576,55 @@ class Pool(Executor):
         """Like Executor.map: fn over the zipped iterables, results in order
         (or as they finish with ordered=False). Items travel in chunks; the
         default chunk size spreads the work over about four chunks per
-        worker. buffersize bounds how many chunks are in flight ahead of the
-        consumer, so an endless iterable uses bounded memory."""
+        worker. Without buffersize the input is read now and all of it is
+        processed whether or not results are consumed, with only a few
+        chunks per worker encoded at a time; buffersize bounds how many
+        chunks are in flight ahead of the consumer, and the input is read
+        only as results are consumed, so an endless iterable uses bounded
+        memory."""
         _check_function(fn)
         _check_map_args(chunksize, buffersize, timeout)
-        if len(iterables) == 1:
-            items, star = iter(iterables[0]), False
-        else:
-            items, star = zip(*iterables), True
-        return self._map(fn, items, _known_length(iterables), star, timeout,
-                         chunksize, ordered, buffersize)
+        star = len(iterables) != 1
+        return self._map(fn, iterables, star, timeout, chunksize, ordered,
+                         buffersize)
 
     def starmap(self, fn, iterable, *, timeout=None, chunksize=None,
                 ordered=True, buffersize=None):
         """map() for argument tuples: fn(*args) for each args in iterable."""
         _check_function(fn)
         _check_map_args(chunksize, buffersize, timeout)
+        n = _known_length((iterable,))
         items = (a if type(a) is tuple else tuple(a) for a in iterable)
-        return self._map(fn, items, _known_length((iterable,)), True,
-                         timeout, chunksize, ordered, buffersize)
+        return self._map(fn, (items,), True, timeout, chunksize, ordered,
+                         buffersize, n)
 
-    def _map(self, fn, items, n, star, timeout, chunksize, ordered,
-             buffersize):
+    def _map(self, fn, iterables, star, timeout, chunksize, ordered,
+             buffersize, n=None):
         end_time = None if timeout is None else timeout + time.monotonic()
+        if buffersize is None:
+            n, take = _snapshot(iterables)
+            source = None
+        else:
+            n = _known_length(iterables) if n is None else n
+            take = None
+            source = iter(iterables[0]) if len(iterables) == 1 \
+                else zip(*iterables)
         if chunksize is None:
-            if n is None:
-                peek = _PEEK_PER_WORKER * self.workers
-                head = list(itertools.islice(items, peek))
-                if len(head) < peek:
-                    n = len(head)
-                    items = iter(head)
-                else:
-                    items = itertools.chain(head, items)
-                    n = peek
-            chunksize = _auto_chunksize(n, self.workers)
-        chunks = iter(lambda: list(itertools.islice(items, chunksize)), [])
-        first = chunks if buffersize is None else \
-            itertools.islice(chunks, buffersize)
-        # Submit now, as Executor.map does, not at the first next().
-        futures = collections.deque(
-            self._submit_chunk(fn, c, star) for c in first)
-        more = None if buffersize is None else chunks
-        if ordered:
-            return self._ordered_results(fn, futures, more, star, end_time)
-        return self._unordered_results(fn, futures, more, star, end_time)
+            # Without a length, and reading lazily, one item per chunk: each
+            # of the buffersize chunks read ahead is one item, as in
+            # Executor.map.
+            chunksize = 1 if n is None else _auto_chunksize(n, self.workers)
+        feed = _MapFeed(self, fn, star, chunksize, ordered, take, n, source)
+        feed.start(buffersize or _AHEAD_PER_WORKER * self.workers)
+        return feed.ordered(end_time) if ordered else feed.unordered(end_time)
 
-    def _refill(self, fn, more, star, futures):
-        if more is not None:
-            chunk = next(more, None)
-            if chunk is not None:
-                futures.append(self._submit_chunk(fn, chunk, star))
-
-    def _ordered_results(self, fn, futures, more, star, end_time):
-        try:
-            while futures:
-                f = futures.popleft()
-                if end_time is None:
-                    values, exc = f.result()
-                else:
-                    values, exc = f.result(end_time - time.monotonic())
-                del f
-                self._refill(fn, more, star, futures)
-                yield from values
-                del values
-                if exc is not None:
-                    raise exc
-        finally:
-            for f in futures:
-                f.cancel()
-
-    def _unordered_results(self, fn, futures, more, star, end_time):
-        pending = set(futures)
-        futures.clear()
-        try:
-            while pending:
-                remaining = None if end_time is None else \
-                    max(0.0, end_time - time.monotonic())
-                done, pending = _wait_futures(pending, timeout=remaining,
-                                              return_when=FIRST_COMPLETED)
-                if not done:
-                    raise TimeoutError()
-                for f in done:
-                    self._refill(fn, more, star, futures)
-                    pending.update(futures)
-                    futures.clear()
-                    values, exc = f.result()
-                    yield from values
-                    if exc is not None:
-                        raise exc
-        finally:
-            for f in pending:
-                f.cancel()
+    def _flush_maps(self, cancel):
+        """First step of shutdown: submit now every chunk that running map()
+        calls have not yet encoded, so that they finish as Executor.map's
+        tasks do; with cancel, drop them instead (their results raise
+        CancelledError)."""
+        for feed in self.__dict__.get("_mg_feeds", {}).copy().values():
+            feed.flush(cancel)
 
     def broadcast(self, fn, /, *args, **kwargs):
         """Run fn(*args, **kwargs) once on every worker (to warm caches, set
@@ -367,6 +649,7 @@ class Pool(Executor):
         cancel_futures is true; with wait, return once every worker
         interpreter has ended (safe from several threads at once). Ctrl-C
         interrupts the wait."""
+        self._flush_maps(cancel_futures)
         with self._shutdown_lock:
             self._closed = True
             cancelled = self._c.close(bool(cancel_futures))

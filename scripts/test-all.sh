@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test-all.sh - build and test multigil on every CPython >= 3.12 found.
 # Installs what it needs (compiler from Debian if missing, test packages
-# from PyPI into one venv per Python under build/). Exit status: non-zero
-# if any Python failed or none was found.
+# from PyPI into one venv per Python under build/), then a 30-second leak
+# soak on the newest (MULTIGIL_SOAK=0 skips it). Exit status: non-zero if
+# any Python or the soak failed, or no Python was found.
 set -u
 cd "$(dirname "$0")/.."
 if ! command -v cc >/dev/null 2>&1 || ! command -v make >/dev/null 2>&1; then
@@ -24,6 +25,11 @@ for py in $pythons; do
     fi
 done
 first=$(echo "$pythons" | head -n 1)
+newest=$(echo "$pythons" | tail -n 1)
+if [ "${MULTIGIL_SOAK:-1}" != 0 ]; then
+    echo "=== 30-second leak soak on $newest"
+    make -s PYTHON="$newest" soak SOAK_SECONDS=30 || failed="$failed soak"
+fi
 if [ "${MULTIGIL_ASAN:-1}" != 0 ]; then
     echo "=== sanitizers (ASan + UBSan) on $first"
     make -s PYTHON="$first" asan || failed="$failed asan"

@@ -125,9 +125,9 @@ def test_nan_payload_and_negative_zero():
 
 def test_header_is_version_tagged():
     data = _core.dumps(1)
-    assert data[:4] == b"MGC\x01"
-    with pytest.raises(ValueError, match="format version 2"):
-        _core.loads(b"MGC\x02" + data[4:])
+    assert data[:4] == b"MGC\x02"
+    with pytest.raises(ValueError, match="format version 3"):
+        _core.loads(b"MGC\x03" + data[4:])
     with pytest.raises(ValueError, match="bad magic"):
         _core.loads(b"XXXX" + data[4:])
 
@@ -170,21 +170,97 @@ def test_pickle_fallback_is_per_object():
 
 # ---- limits ----
 
-def test_cycles_refused():
+def test_self_references_are_rebuilt():
+    # Defect 12: a list that contains itself used to be refused; it is
+    # rebuilt, as pickle does.
     a = []
     a.append(a)
-    with pytest.raises(ValueError, match="contains itself"):
-        _core.dumps(a)
+    r = roundtrip(a)
+    assert type(r) is list and len(r) == 1 and r[0] is r
     d = {}
     d["self"] = [1, (d,)]
-    with pytest.raises(ValueError, match="reference cycles"):
-        _core.dumps(d)
+    r = _core._roundtrip(d)
+    assert r["self"][1][0] is r and r["self"][0] == 1
 
 
-def test_shared_reference_is_copied_not_refused():
+def test_cycle_through_a_tuple_is_refused():
+    t = ([],)
+    t[0].append(t)
+    with pytest.raises(ValueError, match="cannot encode a tuple that "
+                                         "contains itself"):
+        _core.dumps(t)
+
+
+def test_shared_references_keep_their_identity():
     x = [1, 2]
-    r = roundtrip([x, x, (x,)])
-    assert r == [[1, 2], [1, 2], ([1, 2],)]
+    s = {3}
+    ba = bytearray(b"q")
+    p = H.Point(1, 2)
+    t = (4, "five")
+    r = roundtrip([x, x, (x,), s, s, ba, ba, p, p, t, t, {"k": x}])
+    assert r[0] == [1, 2] and r[0] is r[1] is r[2][0] is r[11]["k"]
+    assert r[3] is r[4] and r[5] is r[6] and r[7] is r[8]
+    assert r[9] is r[10] and r[9] == (4, "five")
+    r = roundtrip([x, [1, 2]])
+    assert r[0] == r[1] and r[0] is not r[1]
+
+
+def test_doubly_shared_nesting_stays_small():
+    # Defect 12: a = [a, a] nested 22 deep encoded to 16 MB, and 40 deep
+    # never finished (with the GIL held).
+    for wrap in (list, tuple):
+        a = wrap()
+        for _ in range(40):
+            a = wrap((a, a))
+        data = _core.dumps(a)
+        assert len(data) < 40 * 8
+        r = _core.loads(data)
+        for _ in range(40):
+            assert r[0] is r[1]
+            r = r[0]
+        assert r == wrap()
+
+
+def varint(n):
+    out = bytearray()
+    while True:
+        out.append((n & 0x7f) | (0x80 if n > 0x7f else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+
+
+def test_malformed_back_references_are_refused():
+    head = _core.dumps(None)[:4]
+    for body, match in [
+        (b"G\x00", "back-reference to value 0, but only 0"),
+        (b"l\x02NG\x05", "back-reference to value 5, but only 1"),
+        (b"t\x01G\x00", "a tuple, frozenset or pickle not decoded yet"),
+        (b"Z\x01G\x00", "not decoded yet"),
+        (b"l\x01G\x80", "truncated"),
+        (b"S\x01G\x00", "dict key or set item is a set"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            _core.loads(head + body)
+
+
+def test_keys_too_costly_to_hash_are_refused():
+    # 61 tuples, each holding the previous one twice: hashing the last
+    # would visit 2**61 nodes. It may be built, not used as a key.
+    head = _core.dumps(None)[:4]
+    chain = b"t\x00" + b"".join(b"t\x02" + (b"G" + varint(k)) * 2
+                                for k in range(1, 61))
+    data = head + b"l" + varint(62) + chain
+    built = _core.loads(data + b"N")
+    assert built[60][0] is built[60][1] is built[59]
+    with pytest.raises(ValueError, match="steps to hash"):
+        _core.loads(data + b"d\x01G" + varint(61) + b"N")
+    with pytest.raises(ValueError, match="steps to hash"):
+        _core.loads(data + b"S\x01G" + varint(61))
+    t = ()
+    for _ in range(18):          # legitimately shared keys still load
+        t = (t, t)
+    assert roundtrip({t: 1, (t, 2): 3}) == {t: 1, (t, 2): 3}
 
 
 def nest(depth):
@@ -203,7 +279,7 @@ def test_depth_limit():
 
 
 def test_deep_input_refused_by_decoder():
-    data = b"MGC\x01" + b"l\x01" * 5000 + b"N"
+    data = b"MGC\x02" + b"l\x01" * 5000 + b"N"
     with pytest.raises(ValueError, match="nested deeper"):
         _core.loads(data)
 
@@ -247,39 +323,83 @@ def test_random_byte_flips_never_crash(v):
 
 @pytest.mark.parametrize("data, match", [
     (b"", "shorter than the header"),
-    (b"MGC\x01", "value is missing"),
-    (b"MGC\x01?", "unknown tag"),
-    (b"MGC\x01l\xff\xff\xff\xff\x0f", "claims 4294967295 elements"),
-    (b"MGC\x01a\x05ab", "claims 5 elements"),
-    (b"MGC\x01W\x01\x00\x00\x11\x00", "code point"),
-    (b"MGC\x01d\x01l\x00N", "dict key or set item is a list"),
-    (b"MGC\x01\x42\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",
+    (b"MGC\x02", "value is missing"),
+    (b"MGC\x02?", "unknown tag"),
+    (b"MGC\x02l\xff\xff\xff\xff\x0f", "claims 4294967295 elements"),
+    (b"MGC\x02a\x05ab", "claims 5 elements"),
+    (b"MGC\x02W\x01\x00\x00\x11\x00", "code point"),
+    (b"MGC\x02d\x01l\x00N", "dict key or set item is a list"),
+    (b"MGC\x02\x42\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",
      "overflows 64 bits"),
-    (b"MGC\x01H\x00" + bytes(26), "block 0 but the message carries 0"),
-    (b"MGC\x01r\x00", "unknown function"),
+    (b"MGC\x02H\x01\x00\x1a" + bytes(26),
+     "block handle 0, but the message carries 0 handles"),
+    (b"MGC\x02H\x09\x00\x00", "handle of unknown kind 9"),
+    (b"MGC\x02H\x01\x00\x1a" + bytes(3), "claims 26 elements"),
+    (b"MGC\x02r\x00", "unknown function"),
 ])
 def test_corrupt_messages(data, match):
     with pytest.raises(ValueError, match=match):
         _core.loads(data)
 
 
-def test_pickles_and_code_from_another_process_are_refused():
+def test_signed_records_from_another_process_are_refused():
     code = ("import sys; sys.path[:0] = [%r, %r]; "
             "from multigil import _core; import helpers_codec as H; "
             "print(_core.dumps(lambda: 1).hex()); "
             "print(_core.dumps(H.Point(1, 2)).hex()); "
-            "print(_core.dumps([1, 'a']).hex())"
+            "print(_core.dumps([1, 'a']).hex()); import os; "
+            "print(_core.dumps(os.path.join).hex()); "
+            "print(_core.dumps(os).hex())"
             % (ROOT, os.path.join(ROOT, "tests")))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True,
                          text=True, timeout=60, check=True).stdout.split()
-    fn, point, plain = (bytes.fromhex(x) for x in out)
-    with pytest.raises(ValueError, match="function code fails its "
-                                         "integrity check"):
-        _core.loads(fn)
-    with pytest.raises(ValueError, match="pickled value fails its "
-                                         "integrity check"):
-        _core.loads(point)
+    fn, point, plain, fnref, module = (bytes.fromhex(x) for x in out)
+    for data, what in [(fn, "function code"), (point, "pickled value"),
+                       (fnref, "function reference"),
+                       (module, "module reference")]:
+        with pytest.raises(ValueError, match=what + " fails its integrity "
+                                                    "check"):
+            _core.loads(data)
+    assert _core.loads(_core.dumps(os.path.join)) is os.path.join
     assert _core.loads(plain) == [1, "a"]   # plain values carry no MAC
+
+
+def test_loads_of_foreign_bytes_never_imports_or_fetches():
+    # Defect 11: function references and module records carried no MAC,
+    # so a 20-byte message imported any module or returned os.system.
+    head = _core.dumps(None)[:4]
+    name = lambda s: bytes([len(s)]) + s.encode()   # noqa: E731
+    names = name("os") + name("system")
+    # As format 1 had them (no MAC), and as format 2 has them with a
+    # forged MAC.
+    signed = bytes([len(names)]) + names + bytes(8)
+    fnref1 = head + b"R" + struct.pack("<I", len(names)) + names
+    fnref2 = head + b"R" + struct.pack("<I", len(signed)) + signed
+    module1 = head + b"M" + b"a" + name("this")
+    module2 = head + b"M" + bytes([5]) + name("this") + bytes(8)
+    code = ("import sys; sys.path[:0] = [%r]; from multigil import _core\n"
+            "for data in %r:\n"
+            "    try:\n"
+            "        print('LOADED', _core.loads(data))\n"
+            "    except ValueError as e:\n"
+            "        print('REFUSED', e)\n"
+            "print('this' in sys.modules)\n"
+            % (ROOT, [fnref1, fnref2, module1, module2]))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                         text=True, timeout=60).stdout
+    assert "LOADED" not in out and "Zen of Python" not in out, out
+    assert out.count("REFUSED corrupt multigil message") == 4, out
+    assert "function reference fails its integrity check" in out, out
+    assert "module reference fails its integrity check" in out, out
+    assert out.rstrip().endswith("False"), out
+
+
+def test_signed_payloads_do_not_verify_across_kinds():
+    # A pickle's signed bytes spliced in as a module record must not pass.
+    data = _core.dumps(H.Point(1, 2))
+    assert data[4:5] == b"P"
+    with pytest.raises(ValueError, match="integrity check"):
+        _core.loads(data[:4] + b"M" + data[5:])
 
 
 def test_loads_accepts_buffers():
@@ -347,15 +467,52 @@ def test_function_globals_and_modules():
     assert g.__qualname__ == uses_module.__qualname__
 
 
-def test_rebuilt_functions_are_cached():
+def test_code_is_cached_but_each_function_is_new():
     k = 1
 
     def f(x):
         return x + k
-    assert roundtrip(f) is roundtrip(f)
-    first = roundtrip(f)
-    k = 2      # a different closure value: a different record, rebuilt
-    assert roundtrip(f) is not first and roundtrip(f)(1) == 3
+    first, second = roundtrip(f), roundtrip(f)
+    assert first is not second              # globals/cells are per message
+    assert first.__code__ is second.__code__    # the code object is cached
+    k = 2
+    assert roundtrip(f)(1) == 3 and first(1) == 2
+
+
+def fresh_main_function(src, name, **globals_):
+    """A function defined in a namespace named __main__ (so it crosses as
+    code) with the given globals."""
+    ns = {"__name__": "__main__", **globals_}
+    exec(textwrap.dedent(src), ns)
+    return ns[name]
+
+
+def test_tasks_do_not_see_state_left_by_earlier_tasks():
+    # Defect 6: the worker cached the rebuilt function with its globals
+    # and cells, so a task saw what an earlier task on that worker had
+    # appended (1, 2, 3 instead of 1, 1, 1).
+    add = fresh_main_function("""
+        def add(x):
+            seen.append(x)
+            return len(seen)
+    """, "add", seen=[])
+
+    def make_counter():
+        cell = []
+
+        def count(x):
+            cell.append(x)
+            return len(cell)
+        return count
+    count = make_counter()
+    with mg.Pool(1) as p:
+        assert [p.submit(add, i).result(60) for i in range(3)] == [1, 1, 1]
+        assert [p.submit(count, i).result(60) for i in range(3)] == [1, 1, 1]
+        # one copy per task; a map chunk is one task
+        assert list(p.map(count, range(5), chunksize=1)) == [1] * 5
+        add.__globals__["seen"].extend([7, 8])   # each task: its snapshot
+        assert p.submit(add, 0).result(60) == 3
+    assert add.__globals__["seen"] == [7, 8]     # the caller's list
 
 
 def test_functions_sharing_globals_share_a_namespace():
@@ -480,6 +637,12 @@ MAIN_SCRIPT = textwrap.dedent("""
             return x + k
         return inner
 
+    seen = []
+
+    def add(x):
+        seen.append(x)
+        return len(seen)
+
     if __name__ == "__main__":
         with mg.Pool(2) as pool:
             assert pool.submit(fn, 1).result(60) == 13
@@ -493,6 +656,12 @@ MAIN_SCRIPT = textwrap.dedent("""
                 [0, 10, 20, 30, 40]
             assert sorted(pool.map(fact, range(6), ordered=False)) == \\
                 [1, 1, 2, 6, 24, 120]
+        with mg.Pool(1) as pool:
+            # each task sees the caller's (empty) list, not the previous
+            # task's appends on the same worker
+            assert [pool.submit(add, i).result(60) for i in range(3)] == \\
+                [1, 1, 1], "state leaked between tasks"
+        assert seen == []
         print("MAIN OK")
 """)
 
@@ -505,3 +674,53 @@ def test_functions_from_real_main(tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "MAIN OK" in r.stdout
+
+
+# ---- handles (the generic TAG_HANDLE record) ----
+
+def handle_record(kind, index, meta):
+    return (_core.dumps(None)[:4] + b"H" + varint(kind) + varint(index)
+            + varint(len(meta)) + meta)
+
+
+def shared_meta(dtype, offset, length, stride, readonly=0):
+    return (dtype.encode() + struct.pack("<qqq", offset, length, stride)
+            + bytes([readonly]))
+
+
+def test_handle_record_wraps_the_same_memory():
+    a = mg.SharedArray(4, "i4")
+    r = _core._loads_with_handles(handle_record(1, 0, shared_meta(
+        "i", 4, 3, 4)), [a])
+    assert type(r) is mg.SharedArray and len(r) == 3
+    a[1] = 7
+    assert r[0] == 7          # a view of a's block, not a copy
+
+
+@pytest.mark.parametrize("kind, index, meta, match", [
+    (1, 1, shared_meta("i", 0, 1, 4), "block handle 1, but the message "
+                                      "carries 1 handles"),
+    (2, 0, shared_meta("i", 0, 1, 4), "handle of unknown kind 2"),
+    (1 << 40, 0, b"", "handle of unknown kind"),
+    (1, 0, shared_meta("i", 0, 1, 4)[:-1], "25 bytes of view metadata"),
+    (1, 0, bytes(65), "65 bytes of metadata"),
+    (1, 0, shared_meta("i", 0, 5, 4), "do not fit a block of 16 bytes"),
+    (1, 0, shared_meta("i", 2, 1, 4), "do not fit"),
+    (1, 0, shared_meta("x", 0, 1, 4), "unknown dtype"),
+])
+def test_malformed_handle_records_are_refused(kind, index, meta, match):
+    a = mg.SharedArray(4, "i4")
+    with pytest.raises(ValueError, match=match):
+        _core._loads_with_handles(handle_record(kind, index, meta), [a])
+
+
+def test_handle_inside_a_pickled_object():
+    a = mg.SharedArray(3, "i8")
+    a[0] = 5
+    r = _core._roundtrip(H.Point(a, [a]))
+    assert type(r) is H.Point and type(r.x) is mg.SharedArray
+    assert r.y[0] is not a and r.x[0] == 5
+    a[0] = 6
+    assert r.x[0] == 6 and r.y[0][0] == 6
+    with pytest.raises(TypeError, match="SharedArray"):
+        _core.dumps(H.Point(a, 1))

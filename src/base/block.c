@@ -72,7 +72,7 @@ mg_block_new(size_t nbytes)
         free(b);
         return NULL;
     }
-    atomic_init(&b->refcnt, 1);
+    mg_handle_init(&b->h, &mg_block_kind);
     atomic_init(&b->access, 0);
     b->nbytes = nbytes;
     b->data = data;
@@ -80,25 +80,40 @@ mg_block_new(size_t nbytes)
     return b;
 }
 
+/* The kind's destroy: runs once, after the last reference went. */
+static void
+block_destroy(mg_handle *h)
+{
+    mg_block *b = (mg_block *)h;
+    if (b->mapped) {
+        munmap(b->data, b->mapped);
+    }
+    else {
+        free(b->data);
+    }
+    free(b);
+    atomic_fetch_sub(&live_blocks, 1);
+}
+
+const mg_handle_kind mg_block_kind = {"block", MG_HANDLE_KIND_BLOCK,
+                                      block_destroy};
+
 void
 mg_block_incref(mg_block *b)
 {
-    atomic_fetch_add_explicit(&b->refcnt, 1, memory_order_relaxed);
+    mg_handle_incref(&b->h);
 }
 
 void
 mg_block_decref(mg_block *b)
 {
-    if (atomic_fetch_sub_explicit(&b->refcnt, 1, memory_order_acq_rel) == 1) {
-        if (b->mapped) {
-            munmap(b->data, b->mapped);
-        }
-        else {
-            free(b->data);
-        }
-        free(b);
-        atomic_fetch_sub(&live_blocks, 1);
-    }
+    mg_handle_decref(b ? &b->h : NULL);
+}
+
+mg_block *
+mg_block_from_handle(mg_handle *h)
+{
+    return h != NULL && h->kind == &mg_block_kind ? (mg_block *)h : NULL;
 }
 
 #define MG_BLOCK_FROZEN ((size_t)1)

@@ -3,15 +3,22 @@
  * A block is plain C memory that every interpreter may see. Interpreters
  * never share the wrapper objects, only the block: each wraps it in its own
  * object that holds one reference. The last reference frees the memory.
+ * A block is a handle (handle.h) of kind mg_block_kind: buffers carry it
+ * like any other handle; incref/decref are the handle's.
  */
 #ifndef MG_BLOCK_H
 #define MG_BLOCK_H
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include "handle.h"
+
+/* The handle kind of blocks (id 1). */
+#define MG_HANDLE_KIND_BLOCK 1u
+extern const mg_handle_kind mg_block_kind;
 
 typedef struct mg_block {
-    atomic_size_t refcnt;
+    mg_handle h;    /* first: a block is a handle (refcount, kind) */
     size_t nbytes;  /* usable size of data */
     void *data;     /* owned; aligned to 64 bytes */
     /* One word, so that freeze and a writable export cannot race: bit 0
@@ -25,7 +32,9 @@ typedef struct mg_block {
 /* A new zero-filled block with one reference, or NULL when out of memory. */
 mg_block *mg_block_new(size_t nbytes);
 void mg_block_incref(mg_block *b);
-void mg_block_decref(mg_block *b);
+void mg_block_decref(mg_block *b); /* NULL-safe */
+/* The block a handle of kind mg_block_kind is, else NULL. */
+mg_block *mg_block_from_handle(mg_handle *h);
 /* 1 once the block was frozen, else 0. */
 int mg_block_is_frozen(mg_block *b);
 /* Start a writable export: 0 (one more counted) or -1 if frozen. */

@@ -54,30 +54,36 @@ mg_buf_append(mg_buf *b, const void *p, size_t n)
 }
 
 int
-mg_buf_add_block(mg_buf *b, mg_block *blk, size_t *index)
+mg_buf_add_handle(mg_buf *b, mg_handle *h, size_t *index)
 {
-    if (b->nblocks == b->blocks_cap) {
-        size_t cap = b->blocks_cap ? b->blocks_cap * 2 : 4;
-        mg_block **p = MG_RAW_REALLOC(b->blocks, cap * sizeof(*p));
+    if (b->nhandles == b->handles_cap) {
+        size_t cap = b->handles_cap ? b->handles_cap * 2 : 4;
+        mg_handle **p = MG_RAW_REALLOC(b->handles, cap * sizeof(*p));
         if (p == NULL) {
             return MG_ENOMEM;
         }
-        b->blocks = p;
-        b->blocks_cap = cap;
+        b->handles = p;
+        b->handles_cap = cap;
     }
-    mg_block_incref(blk);
-    *index = b->nblocks;
-    b->blocks[b->nblocks++] = blk;
+    mg_handle_incref(h);
+    *index = b->nhandles;
+    b->handles[b->nhandles++] = h;
     return MG_OK;
+}
+
+int
+mg_buf_add_block(mg_buf *b, mg_block *blk, size_t *index)
+{
+    return mg_buf_add_handle(b, &blk->h, index);
 }
 
 void
 mg_buf_release(mg_buf *b)
 {
-    for (size_t i = 0; i < b->nblocks; i++) {
-        mg_block_decref(b->blocks[i]);
+    for (size_t i = 0; i < b->nhandles; i++) {
+        mg_handle_decref(b->handles[i]);
     }
-    MG_RAW_FREE(b->blocks);
+    MG_RAW_FREE(b->handles);
     MG_RAW_FREE(b->data);
     mg_buf_init(b);
 }

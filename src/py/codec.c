@@ -2,17 +2,19 @@
  *
  * Owns: the version-tagged flat format (codec_impl.h, docs/codec.md), the
  * fast paths for exact builtin types, the per-object pickle fallback (with
- * SharedArrays inside a pickle travelling as handles), SharedArray handles,
- * the cycle and depth limits, the untrusted-input decoder, and the module
+ * handle objects inside a pickle travelling as handles), the one generic
+ * record for any registered handle type (handles.h; the codec knows the
+ * protocol, not SharedArray), the depth limit, the untrusted-input decoder, and the module
  * functions dumps/loads. Functions, partials and bound methods are
- * codefn.c's; the MAC that guards pickles and code is codec_mac.c's.
+ * codefn.c's; the MAC that guards pickles and code is codec_mac.c's; the
+ * identity memo (shared references) is codec_memo.c's.
  * Never touches a PyObject of another interpreter: what crosses is the
  * bytes and block references of an mg_buf.
  */
 #include "codec.h"
 #include "codec_impl.h"
 #include "errors.h"
-#include "shared.h"
+#include "handles.h"
 
 #include <stdarg.h>
 #include <string.h>
@@ -309,11 +311,66 @@ enc_raw(mg_enc *e, int tag, const char *data, Py_ssize_t n)
     return 0;
 }
 
-/* ---- containers ---- */
+static int
+enc_memo_ref(mg_enc *e, Py_ssize_t index)
+{
+    if (mg_enc_byte(e, TAG_MEMO_REF) < 0) {
+        return -1;
+    }
+    return mg_enc_varint(e, (uint64_t)index);
+}
+
+/* A value with no items that still keeps its identity (bytearray, a
+ * pickled object): 1 if it was written before (a back-reference went
+ * out), 0 if it is new (now in the memo), -1 with an exception. */
+static int
+enc_memo_leaf(mg_enc *e, PyObject *obj)
+{
+    Py_ssize_t seen = mg_enc_memo_find(&e->memo, obj);
+    if (seen >= 0) {
+        return enc_memo_ref(e, seen) < 0 ? -1 : 1;
+    }
+    Py_ssize_t index = mg_enc_memo_add(&e->memo, obj);
+    if (index < 0) {
+        return -1;
+    }
+    e->memo.open[index] = 0;
+    return 0;
+}
 
 static int
-enc_enter(mg_enc *e, PyObject *obj)
+enc_bytearray(mg_enc *e, PyObject *obj)
 {
+    int r = enc_memo_leaf(e, obj);
+    if (r != 0) {
+        return r < 0 ? -1 : 0;
+    }
+    return enc_raw(e, TAG_BYTEARRAY, PyByteArray_AS_STRING(obj),
+                   PyByteArray_GET_SIZE(obj));
+}
+
+/* ---- containers ---- */
+
+
+/* Starts a container: 1 if obj was already written in this message (a
+ * back-reference is written instead), 0 if it is to be written now (its
+ * memo index in *index), -1 with an exception. A list or dict may refer
+ * to itself (may_be_open); a tuple or set in a cycle is refused. */
+static int
+enc_enter(mg_enc *e, PyObject *obj, int may_be_open, Py_ssize_t *index)
+{
+    Py_ssize_t seen = mg_enc_memo_find(&e->memo, obj);
+    if (seen >= 0) {
+        if (e->memo.open[seen] && !may_be_open) {
+            PyErr_Format(PyExc_ValueError,
+                         "cannot encode a %.100s that contains itself: the "
+                         "codec rebuilds lists and dicts that refer to "
+                         "themselves, but not a cycle through a %.100s",
+                         Py_TYPE(obj)->tp_name, Py_TYPE(obj)->tp_name);
+            return -1;
+        }
+        return enc_memo_ref(e, seen) < 0 ? -1 : 1;
+    }
     if (e->depth >= MG_CODEC_MAX_DEPTH) {
         PyErr_Format(PyExc_ValueError,
                      "cannot encode a value nested deeper than %d levels "
@@ -322,25 +379,18 @@ enc_enter(mg_enc *e, PyObject *obj)
                      MG_CODEC_MAX_DEPTH);
         return -1;
     }
-    for (int i = 0; i < e->nstack; i++) {
-        if (e->stack[i] == obj) {
-            PyErr_Format(PyExc_ValueError,
-                         "cannot encode a %.100s that contains itself: the "
-                         "codec copies values and does not support "
-                         "reference cycles",
-                         Py_TYPE(obj)->tp_name);
-            return -1;
-        }
+    *index = mg_enc_memo_add(&e->memo, obj);
+    if (*index < 0) {
+        return -1;
     }
-    e->stack[e->nstack++] = obj;
     e->depth++;
     return 0;
 }
 
 static void
-enc_leave(mg_enc *e)
+enc_leave(mg_enc *e, Py_ssize_t index)
 {
-    e->nstack--;
+    e->memo.open[index] = 0;
     e->depth--;
 }
 
@@ -356,8 +406,10 @@ static int
 enc_tuple(mg_enc *e, PyObject *obj)
 {
     Py_ssize_t n = PyTuple_GET_SIZE(obj);
-    if (enc_enter(e, obj) < 0) {
-        return -1;
+    Py_ssize_t index;
+    int entered = enc_enter(e, obj, 0, &index);
+    if (entered != 0) {
+        return entered < 0 ? -1 : 0;
     }
     int rc = -1;
     if (enc_head(e, TAG_TUPLE, (uint64_t)n, 0) == NULL) {
@@ -370,7 +422,7 @@ enc_tuple(mg_enc *e, PyObject *obj)
     }
     rc = 0;
 done:
-    enc_leave(e);
+    enc_leave(e, index);
     return rc;
 }
 
@@ -378,8 +430,10 @@ static int
 enc_list(mg_enc *e, PyObject *obj)
 {
     Py_ssize_t n = PyList_GET_SIZE(obj);
-    if (enc_enter(e, obj) < 0) {
-        return -1;
+    Py_ssize_t index;
+    int entered = enc_enter(e, obj, 1, &index);
+    if (entered != 0) {
+        return entered < 0 ? -1 : 0;
     }
     int rc = -1;
     /* Room for a list of small scalars up front (a hint, not a limit). */
@@ -409,7 +463,7 @@ enc_list(mg_enc *e, PyObject *obj)
     }
     rc = 0;
 done:
-    enc_leave(e);
+    enc_leave(e, index);
     return rc;
 }
 
@@ -418,8 +472,10 @@ enc_dict(mg_enc *e, PyObject *obj)
 {
     Py_ssize_t n = PyDict_GET_SIZE(obj), pos = 0, i = 0;
     PyObject *k, *v;
-    if (enc_enter(e, obj) < 0) {
-        return -1;
+    Py_ssize_t index;
+    int entered = enc_enter(e, obj, 1, &index);
+    if (entered != 0) {
+        return entered < 0 ? -1 : 0;
     }
     int rc = -1;
     if (enc_head(e, TAG_DICT, (uint64_t)n, 0) == NULL) {
@@ -447,7 +503,7 @@ enc_dict(mg_enc *e, PyObject *obj)
     }
     rc = 0;
 done:
-    enc_leave(e);
+    enc_leave(e, index);
     return rc;
 }
 
@@ -456,8 +512,10 @@ enc_set(mg_enc *e, PyObject *obj, int tag)
 {
     Py_ssize_t n = PySet_GET_SIZE(obj), i = 0;
     PyObject *it = NULL, *item;
-    if (enc_enter(e, obj) < 0) {
-        return -1;
+    Py_ssize_t index;
+    int entered = enc_enter(e, obj, 0, &index);
+    if (entered != 0) {
+        return entered < 0 ? -1 : 0;
     }
     int rc = -1;
     if (enc_head(e, tag, (uint64_t)n, 0) == NULL) {
@@ -484,92 +542,99 @@ enc_set(mg_enc *e, PyObject *obj, int tag)
     rc = 0;
 done:
     Py_XDECREF(it);
-    enc_leave(e);
+    enc_leave(e, index);
     return rc;
 }
 
-/* ---- SharedArray handles ---- */
+/* ---- handles (handles.h): SharedArrays and any other registered kind ---- */
 
 static int
-enc_shared(mg_enc *e, PyObject *obj)
+enc_handle(mg_enc *e, const mg_handle_type *t, PyObject *obj)
 {
-    mg_shared_desc desc;
-    size_t index;
-    if (mg_shared_describe(e->st, obj, &desc) < 0) {
+    unsigned char meta[MG_HANDLE_META_MAX];
+    size_t index, meta_len;
+    if (mg_handles_export(e->st, t, obj, e->out, &index, meta, &meta_len)
+        < 0) {
         return -1;
     }
-    if (mg_buf_add_block(e->out, desc.block, &index) != MG_OK) {
-        PyErr_NoMemory();
+    if (mg_enc_byte(e, TAG_HANDLE) < 0
+        || mg_enc_varint(e, t->kind->id) < 0
+        || mg_enc_varint(e, index) < 0
+        || mg_enc_varint(e, meta_len) < 0) {
         return -1;
     }
-    unsigned char *p = enc_head(e, TAG_SHARED, index, 26);
-    if (p == NULL) {
-        return -1;
-    }
-    int64_t f[3] = {desc.offset, desc.length, desc.stride};
-    p[0] = (unsigned char)desc.dtype;
-    memcpy(p + 1, f, 24);
-    p[25] = desc.readonly ? 1 : 0;
-    return 0;
+    return mg_enc_bytes(e, meta, meta_len);
 }
 
-/* Pickler.persistent_id: a SharedArray inside a pickled object becomes a
- * handle tuple; self is a capsule holding the mg_enc. */
+/* Pickler.persistent_id: a handle object inside a pickled object becomes
+ * ("multigil.handle", kind id, index, metadata); self is a capsule
+ * holding the mg_enc. */
 static PyObject *
 codec_persistent_id(PyObject *cap, PyObject *obj)
 {
     mg_enc *e = PyCapsule_GetPointer(cap, PID_CAPSULE);
-    mg_shared_desc desc;
-    size_t index;
+    unsigned char meta[MG_HANDLE_META_MAX];
+    size_t index, meta_len;
     if (e == NULL) {
         return NULL;
     }
-    if (!mg_shared_check(e->st, obj)) {
+    const mg_handle_type *t = mg_handles_of(e->st, obj);
+    if (t == NULL) {
         Py_RETURN_NONE;
     }
-    if (mg_shared_describe(e->st, obj, &desc) < 0) {
+    if (mg_handles_export(e->st, t, obj, e->out, &index, meta, &meta_len)
+        < 0) {
         return NULL;
     }
-    if (mg_buf_add_block(e->out, desc.block, &index) != MG_OK) {
-        return PyErr_NoMemory();
-    }
-    return Py_BuildValue("(snCnnni)", "multigil.shared", (Py_ssize_t)index,
-                         (int)desc.dtype, desc.offset, desc.length,
-                         desc.stride, desc.readonly);
+    return Py_BuildValue("(sIny#)", "multigil.handle",
+                         (unsigned int)t->kind->id, (Py_ssize_t)index,
+                         (const char *)meta, (Py_ssize_t)meta_len);
 }
 
 static PyMethodDef persistent_id_def = {
     "persistent_id", (PyCFunction)codec_persistent_id, METH_O, NULL};
 
-/* Unpickler.persistent_load: the handle tuple back into a SharedArray. */
+/* The object of handle index (kind id, metadata) of the message; errors
+ * are reported as corruption at the current byte. */
+static PyObject *
+dec_wrap_handle(mg_dec *d, uint64_t id, uint64_t index,
+                const unsigned char *meta, size_t meta_len)
+{
+    PyObject *v = mg_handles_wrap(d->st, d->in, id, index, meta, meta_len);
+    if (v == NULL && PyErr_ExceptionMatches(PyExc_ValueError)) {
+        PyObject *exc = PyErr_GetRaisedException();
+        PyObject *msg = PyObject_Str(exc);
+        const char *s = msg ? PyUnicode_AsUTF8(msg) : NULL;
+        if (s != NULL) {
+            mg_dec_corrupt(d, "%s", s);
+        }
+        Py_XDECREF(msg);
+        Py_DECREF(exc);
+    }
+    return v;
+}
+
+/* Unpickler.persistent_load: the handle tuple back into an object. */
 static PyObject *
 codec_persistent_load(PyObject *cap, PyObject *pid)
 {
     mg_dec *d = PyCapsule_GetPointer(cap, PID_CAPSULE);
-    const char *kind;
-    Py_ssize_t index;
-    int dtype, readonly;
-    mg_shared_desc desc;
+    const char *tag;
+    unsigned int id;
+    Py_ssize_t index, meta_len;
+    const char *meta;
     if (d == NULL) {
         return NULL;
     }
     if (!PyTuple_Check(pid)
-        || !PyArg_ParseTuple(pid, "snCnnni", &kind, &index, &dtype,
-                             &desc.offset, &desc.length, &desc.stride,
-                             &readonly)
-        || strcmp(kind, "multigil.shared") != 0) {
+        || !PyArg_ParseTuple(pid, "sIny#", &tag, &id, &index, &meta,
+                             &meta_len)
+        || strcmp(tag, "multigil.handle") != 0 || index < 0) {
         PyErr_Clear();
         return mg_dec_corrupt(d, "unknown persistent id in a pickle");
     }
-    if (index < 0 || (size_t)index >= d->in->nblocks) {
-        return mg_dec_corrupt(d, "shared block %zd out of range (%zu blocks)",
-                              index, d->in->nblocks);
-    }
-    d->saw_handle = 1;
-    desc.block = d->in->blocks[index];
-    desc.dtype = (char)dtype;
-    desc.readonly = readonly;
-    return mg_shared_from_desc(d->st, &desc);
+    return dec_wrap_handle(d, id, (uint64_t)index,
+                           (const unsigned char *)meta, (size_t)meta_len);
 }
 
 static PyMethodDef persistent_load_def = {
@@ -604,7 +669,7 @@ use_handle_pickler(mg_state *st, const mg_buf *in)
     (void)in;
     return 1;
 #else
-    return in != NULL ? in->nblocks > 0 : st->SharedArrayType != NULL;
+    return in != NULL ? in->nhandles > 0 : st->nhandle_types > 0;
 #endif
 }
 
@@ -694,6 +759,10 @@ done:
 static int
 enc_pickle(mg_enc *e, PyObject *obj)
 {
+    Py_ssize_t seen = mg_enc_memo_find(&e->memo, obj);
+    if (seen >= 0) {
+        return enc_memo_ref(e, seen);
+    }
     if (defined_in_main(obj)) {
         return mg_enc_not_shareable(
             e, obj,
@@ -729,9 +798,11 @@ enc_pickle(mg_enc *e, PyObject *obj)
         return -1;
     }
     unsigned char tag = TAG_PICKLE;
-    int rc = mg_enc_bytes(e, &tag, 1);
+    /* Pickling runs no codec code: no index was taken meanwhile. */
+    int rc = enc_memo_leaf(e, obj) < 0 ? -1 : mg_enc_bytes(e, &tag, 1);
     if (rc == 0) {
-        rc = mg_enc_signed(e, data);
+        rc = mg_enc_signed(e, TAG_PICKLE, PyBytes_AS_STRING(data),
+                           (size_t)PyBytes_GET_SIZE(data));
     }
     Py_DECREF(data);
     return rc;
@@ -740,8 +811,9 @@ enc_pickle(mg_enc *e, PyObject *obj)
 static int
 enc_other(mg_enc *e, PyObject *obj)
 {
-    if (mg_shared_check(e->st, obj)) {
-        return enc_shared(e, obj);
+    const mg_handle_type *t = mg_handles_of(e->st, obj);
+    if (t != NULL) {
+        return enc_handle(e, t, obj);
     }
     int r = mg_codefn_encode(e, obj);
     if (r != 0) {
@@ -783,8 +855,7 @@ mg_enc_value(mg_enc *e, PyObject *obj)
                        PyBytes_GET_SIZE(obj));
     }
     if (tp == &PyByteArray_Type) {
-        return enc_raw(e, TAG_BYTEARRAY, PyByteArray_AS_STRING(obj),
-                       PyByteArray_GET_SIZE(obj));
+        return enc_bytearray(e, obj);
     }
     if (tp == &PySet_Type) {
         return enc_set(e, obj, TAG_SET);
@@ -801,12 +872,11 @@ mg_enc_value(mg_enc *e, PyObject *obj)
 int
 mg_codec_encode(mg_state *st, PyObject *obj, mg_buf *out)
 {
-    PyObject *stack[MG_CODEC_MAX_DEPTH];
     mg_enc e;
     memset(&e, 0, sizeof(e));
     e.st = st;
     e.out = out;
-    e.stack = stack;
+    mg_enc_memo_init(&e.memo);
     unsigned char head[MG_CODEC_HEADER_SIZE] = {
         codec_magic[0], codec_magic[1], codec_magic[2], MG_CODEC_VERSION};
     int rc = mg_enc_bytes(&e, head, sizeof(head));
@@ -815,6 +885,7 @@ mg_codec_encode(mg_state *st, PyObject *obj, mg_buf *out)
     }
     Py_XDECREF(e.fn_memo);
     Py_XDECREF(e.ns_memo);
+    mg_enc_memo_clear(&e.memo);
     return rc;
 }
 
@@ -1021,12 +1092,15 @@ dec_raw(mg_dec *d, int tag)
     }
     const char *p = (const char *)d->p;
     d->p += n;
-    switch (tag) {
-    case TAG_BYTES:
+    if (tag == TAG_BYTES) {
         return PyBytes_FromStringAndSize(p, n);
-    default:
-        return PyByteArray_FromStringAndSize(p, n);
     }
+    Py_ssize_t index = mg_dec_memo_reserve(d);
+    PyObject *v = index < 0 ? NULL : PyByteArray_FromStringAndSize(p, n);
+    if (v != NULL) {
+        mg_dec_memo_fill(d, index, v, 1);
+    }
+    return v;
 }
 
 /* A 1-byte-kind str. With cached, short ones are shared through a small
@@ -1107,31 +1181,73 @@ dec_dict_item(mg_dec *d)
     return dec_item(d);
 }
 
-static PyObject *
-dec_seq(mg_dec *d, int tag)
+/* The count of a container's items (each at least min_size bytes) and
+ * the memo index it takes; -1 with ValueError or MemoryError. */
+static Py_ssize_t
+dec_container(mg_dec *d, Py_ssize_t *n, size_t min_size, const char *what)
 {
-    Py_ssize_t n;
-    if (mg_dec_count(d, &n, 1, tag == TAG_LIST ? "a list" : "a tuple") < 0) {
+    if (mg_dec_count(d, n, min_size, what) < 0) {
+        return -1;
+    }
+    return mg_dec_memo_reserve(d);
+}
+
+/* A list takes its memo index before its items (it may contain itself);
+ * its size grows with the items decoded, so it is a valid list at every
+ * step. */
+static PyObject *
+dec_list(mg_dec *d)
+{
+    Py_ssize_t n, index;
+    if ((index = dec_container(d, &n, 1, "a list")) < 0) {
         return NULL;
     }
-    PyObject *seq = tag == TAG_LIST ? PyList_New(n) : PyTuple_New(n);
-    if (seq == NULL) {
+    PyObject *list = PyList_New(n);
+    if (list == NULL) {
         return NULL;
     }
+    Py_SET_SIZE(list, 0);
+    mg_dec_memo_fill(d, index, list, 1);
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *item = dec_item(d);
         if (item == NULL) {
-            Py_DECREF(seq);
+            Py_DECREF(list);
             return NULL;
         }
-        if (tag == TAG_LIST) {
-            PyList_SET_ITEM(seq, i, item);
-        }
-        else {
-            PyTuple_SET_ITEM(seq, i, item);
-        }
+        PyList_SET_ITEM(list, i, item);
+        Py_SET_SIZE(list, i + 1);
     }
-    return seq;
+    return list;
+}
+
+/* A tuple is in the memo only once complete; its weight is the nodes
+ * hashing it visits (shared sub-tuples count every time). */
+static PyObject *
+dec_tuple(mg_dec *d)
+{
+    Py_ssize_t n, index;
+    if ((index = dec_container(d, &n, 1, "a tuple")) < 0) {
+        return NULL;
+    }
+    PyObject *tuple = PyTuple_New(n);
+    if (tuple == NULL) {
+        return NULL;
+    }
+    uint64_t weight = 1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        d->weight = 1;
+        PyObject *item = dec_item(d);
+        if (item == NULL) {
+            Py_DECREF(tuple);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(tuple, i, item);
+        weight += d->weight < MG_WEIGHT_MAX - weight ? d->weight
+                                                      : MG_WEIGHT_MAX - weight;
+    }
+    mg_dec_memo_fill(d, index, tuple, weight);
+    d->weight = weight;
+    return tuple;
 }
 
 static PyObject *
@@ -1148,18 +1264,20 @@ unhashable(mg_dec *d, PyObject *key)
 static PyObject *
 dec_dict(mg_dec *d)
 {
-    Py_ssize_t n;
+    Py_ssize_t n, index;
     PyObject *k = NULL, *v = NULL;
-    if (mg_dec_count(d, &n, 2, "a dict") < 0) {
+    if ((index = dec_container(d, &n, 2, "a dict")) < 0) {
         return NULL;
     }
     PyObject *dict = PyDict_New();
     if (dict == NULL) {
         return NULL;
     }
+    mg_dec_memo_fill(d, index, dict, 1);
     for (Py_ssize_t i = 0; i < n; i++) {
+        d->weight = 1;
         k = dec_dict_item(d);
-        if (k == NULL) {
+        if (k == NULL || mg_dec_charge_hash(d, d->weight) < 0) {
             goto error;
         }
         v = dec_dict_item(d);
@@ -1181,30 +1299,41 @@ error:
     return NULL;
 }
 
+/* A set is in the memo from the start; a frozenset (immutable once
+ * visible) only once complete. */
 static PyObject *
 dec_set(mg_dec *d, int tag)
 {
-    Py_ssize_t n;
-    if (mg_dec_count(d, &n, 1, "a set") < 0) {
+    Py_ssize_t n, index;
+    if ((index = dec_container(d, &n, 1, "a set")) < 0) {
         return NULL;
     }
     PyObject *set = tag == TAG_SET ? PySet_New(NULL) : PyFrozenSet_New(NULL);
     if (set == NULL) {
         return NULL;
     }
+    if (tag == TAG_SET) {
+        mg_dec_memo_fill(d, index, set, 1);
+    }
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *item = mg_dec_value(d);
         if (item == NULL) {
             goto error;
         }
-        int r = PySet_Add(set, item);
-        if (r < 0) {
-            unhashable(d, item);
+        int r = mg_dec_charge_hash(d, d->weight);
+        if (r == 0) {
+            r = PySet_Add(set, item);
+            if (r < 0) {
+                unhashable(d, item);
+            }
         }
         Py_DECREF(item);
         if (r < 0) {
             goto error;
         }
+    }
+    if (tag == TAG_FROZENSET) {
+        mg_dec_memo_fill(d, index, set, 1);
     }
     return set;
 error:
@@ -1213,31 +1342,18 @@ error:
 }
 
 static PyObject *
-dec_shared(mg_dec *d)
+dec_handle(mg_dec *d)
 {
-    uint64_t index;
-    mg_shared_desc desc;
-    int64_t f[3];
-    if (mg_dec_varint(d, &index, "a SharedArray handle") < 0
-        || mg_dec_need(d, 26, "a SharedArray handle") < 0) {
+    uint64_t id, index;
+    Py_ssize_t meta_len;
+    if (mg_dec_varint(d, &id, "a handle") < 0
+        || mg_dec_varint(d, &index, "a handle") < 0
+        || mg_dec_count(d, &meta_len, 1, "a handle's metadata") < 0) {
         return NULL;
     }
-    if (index >= d->in->nblocks) {
-        return mg_dec_corrupt(d,
-                              "SharedArray handle refers to block %llu but "
-                              "the message carries %zu",
-                              (unsigned long long)index, d->in->nblocks);
-    }
-    memcpy(f, d->p + 1, 24);
-    desc.block = d->in->blocks[index];
-    desc.dtype = (char)d->p[0];
-    desc.offset = (Py_ssize_t)f[0];
-    desc.length = (Py_ssize_t)f[1];
-    desc.stride = (Py_ssize_t)f[2];
-    desc.readonly = d->p[25] != 0;
-    d->p += 26;
-    d->saw_handle = 1;
-    return mg_shared_from_desc(d->st, &desc);
+    const unsigned char *meta = d->p;
+    d->p += meta_len;
+    return dec_wrap_handle(d, id, index, meta, (size_t)meta_len);
 }
 
 static PyObject *
@@ -1268,11 +1384,9 @@ done:
 }
 
 int
-mg_enc_signed(mg_enc *e, PyObject *data)
+mg_enc_signed(mg_enc *e, int domain, const void *p, size_t n)
 {
-    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(data);
-    size_t n = (size_t)PyBytes_GET_SIZE(data);
-    uint64_t mac = mg_codec_mac(p, n);
+    uint64_t mac = mg_codec_mac(domain, p, n);
     if (mg_enc_varint(e, (uint64_t)n) < 0 || mg_enc_bytes(e, p, n) < 0) {
         return -1;
     }
@@ -1280,8 +1394,8 @@ mg_enc_signed(mg_enc *e, PyObject *data)
 }
 
 int
-mg_dec_signed(mg_dec *d, const char *what, const unsigned char **p,
-              Py_ssize_t *n)
+mg_dec_signed(mg_dec *d, int domain, const char *what,
+              const unsigned char **p, Py_ssize_t *n)
 {
     if (mg_dec_count(d, n, 1, what) < 0
         || mg_dec_need(d, (size_t)*n + 8, what) < 0) {
@@ -1289,7 +1403,7 @@ mg_dec_signed(mg_dec *d, const char *what, const unsigned char **p,
     }
     uint64_t mac;
     memcpy(&mac, d->p + *n, 8);
-    if (mac != mg_codec_mac(d->p, (size_t)*n)) {
+    if (mac != mg_codec_mac(domain, d->p, (size_t)*n)) {
         mg_dec_corrupt(d, "%s fails its integrity check (it only loads in "
                           "the process that encoded it)", what);
         return -1;
@@ -1303,8 +1417,9 @@ static PyObject *
 dec_pickle(mg_dec *d)
 {
     const unsigned char *data;
-    Py_ssize_t n;
-    if (mg_dec_signed(d, "a pickled value", &data, &n) < 0
+    Py_ssize_t n, index = mg_dec_memo_reserve(d);
+    if (index < 0
+        || mg_dec_signed(d, TAG_PICKLE, "a pickled value", &data, &n) < 0
         || load_pickle(d->st) < 0) {
         return NULL;
     }
@@ -1327,6 +1442,9 @@ dec_pickle(mg_dec *d)
         PyErr_SetRaisedException(exc);
     }
     Py_DECREF(view);
+    if (v != NULL) {
+        mg_dec_memo_fill(d, index, v, 1);
+    }
     return v;
 }
 
@@ -1377,8 +1495,13 @@ mg_dec_value(mg_dec *d)
         v = dec_wide_str(d, 4);
         break;
     case TAG_TUPLE:
+        v = dec_tuple(d);
+        break;
     case TAG_LIST:
-        v = dec_seq(d, tag);
+        v = dec_list(d);
+        break;
+    case TAG_MEMO_REF:
+        v = mg_dec_memo_ref(d);
         break;
     case TAG_DICT:
         v = dec_dict(d);
@@ -1387,8 +1510,8 @@ mg_dec_value(mg_dec *d)
     case TAG_FROZENSET:
         v = dec_set(d, tag);
         break;
-    case TAG_SHARED:
-        v = dec_shared(d);
+    case TAG_HANDLE:
+        v = dec_handle(d);
         break;
     case TAG_PICKLE:
         v = dec_pickle(d);
@@ -1407,6 +1530,9 @@ mg_dec_value(mg_dec *d)
         break;
     }
     d->depth--;
+    if (tag != TAG_TUPLE && tag != TAG_MEMO_REF) {
+        d->weight = 1;
+    }
     return v;
 }
 
@@ -1458,8 +1584,9 @@ mg_codec_decode(mg_state *st, const mg_buf *in)
         goto done;
     }
     d.p += MG_CODEC_HEADER_SIZE;
-    /* Decoding builds acyclic containers only: a collection while building
-     * a large value would walk them for nothing. */
+    d.hash_budget = MG_HASH_BUDGET_BASE + MG_HASH_BUDGET_PER_BYTE * in->len;
+    /* A collection while building a large value would walk it for
+     * nothing (cycles made by back-references are collected later). */
     int gc_was_on = in->len > 65536 ? PyGC_Disable() : 0;
     v = mg_dec_value(&d);
     if (gc_was_on) {
@@ -1479,6 +1606,7 @@ done:
     }
     Py_XDECREF(d.fn_table);
     Py_XDECREF(d.ns_table);
+    mg_dec_memo_clear(&d);
     return v;
 }
 
@@ -1503,9 +1631,10 @@ core_dumps(PyObject *mod, PyObject *obj)
     if (mg_codec_encode(st, obj, &buf) < 0) {
         goto done;
     }
-    if (buf.nblocks > 0) {
+    if (buf.nhandles > 0) {
         PyErr_SetString(PyExc_TypeError,
-                        "dumps() cannot encode a SharedArray: it crosses "
+                        "dumps() cannot encode a SharedArray (or another "
+                        "object that crosses as a handle): it crosses "
                         "interpreters as a handle to shared memory, only "
                         "through a Pool or Queue, not as bytes");
         goto done;
@@ -1560,7 +1689,53 @@ core_roundtrip(PyObject *mod, PyObject *obj)
     return v;
 }
 
+PyDoc_STRVAR(core_loads_with_handles_doc,
+"_loads_with_handles($module, data, objs, /)\n--\n\n"
+"Decode data as a message whose handle i is the handle behind objs[i]\n"
+"(objects of a registered handle type, e.g. SharedArrays): for tests of\n"
+"the decoder's handle checks.");
+
+static PyObject *
+core_loads_with_handles(PyObject *mod, PyObject *const *args,
+                        Py_ssize_t nargs)
+{
+    mg_state *st = mg_state_from_module(mod);
+    mg_buf buf = MG_BUF_INIT;
+    PyObject *v = NULL;
+    unsigned char meta[MG_HANDLE_META_MAX];
+    size_t index, meta_len;
+    if (nargs != 2 || !PyBytes_Check(args[0]) || !PyList_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "_loads_with_handles(bytes, list)");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(args[1]); i++) {
+        PyObject *obj = PyList_GET_ITEM(args[1], i);
+        const mg_handle_type *t = mg_handles_of(st, obj);
+        if (t == NULL) {
+            PyErr_Format(PyExc_TypeError, "%.100s is not a handle object",
+                         Py_TYPE(obj)->tp_name);
+            goto done;
+        }
+        if (mg_handles_export(st, t, obj, &buf, &index, meta, &meta_len)
+            < 0) {
+            goto done;
+        }
+    }
+    if (mg_buf_append(&buf, PyBytes_AS_STRING(args[0]),
+                      (size_t)PyBytes_GET_SIZE(args[0])) != MG_OK) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    v = mg_codec_decode(st, &buf);
+done:
+    mg_buf_release(&buf);
+    return v;
+}
+
 static PyMethodDef codec_methods[] = {
+    {"_loads_with_handles", (PyCFunction)(void (*)(void))core_loads_with_handles,
+     METH_FASTCALL, core_loads_with_handles_doc},
     {"dumps", core_dumps, METH_O, core_dumps_doc},
     {"loads", core_loads, METH_O, core_loads_doc},
     {"_roundtrip", core_roundtrip, METH_O, core_roundtrip_doc},
@@ -1582,6 +1757,7 @@ mg_codec_state_traverse(mg_state *st, visitproc visit, void *arg)
     Py_VISIT(st->codefn_helper);
     Py_VISIT(st->fn_cache);
     Py_VISIT(st->code_cache);
+    Py_VISIT(st->code_by_bytes);
     return 0;
 }
 
@@ -1598,6 +1774,7 @@ mg_codec_state_clear(mg_state *st)
     Py_CLEAR(st->codefn_helper);
     Py_CLEAR(st->fn_cache);
     Py_CLEAR(st->code_cache);
+    Py_CLEAR(st->code_by_bytes);
 }
 
 static PyObject *

@@ -5,6 +5,10 @@
  * key is written once under pthread_once and only read afterwards, so any
  * interpreter and thread may call it.
  *
+ * Everything in a message that makes the decoder import a module, fetch an
+ * attribute, unpickle or unmarshal (TAG_PICKLE, TAG_FNCODE's code,
+ * TAG_FNREF, TAG_MODULE) is signed, each kind under its own derived key.
+ *
  * pickle and marshal trust their input: a corrupted pickle can call any
  * importable callable or ask for huge memory, and corrupted code can crash
  * the interpreter. So each pickle and each marshalled code object in a
@@ -46,10 +50,14 @@ code_key_init(void)
     } while (0)
 
 uint64_t
-mg_codec_mac(const unsigned char *in, size_t len)
+mg_codec_mac(int domain, const unsigned char *in, size_t len)
 {
     pthread_once(&code_key_once, code_key_init);
-    uint64_t k0 = code_key[0], k1 = code_key[1];
+    /* One key per domain (the record's tag): a signed payload of one kind
+     * never verifies as another. */
+    uint64_t k0 = code_key[0] ^ ((uint64_t)(unsigned char)domain
+                                 * 0x9e3779b97f4a7c15ULL);
+    uint64_t k1 = code_key[1];
     uint64_t v0 = 0x736f6d6570736575ULL ^ k0, v1 = 0x646f72616e646f6dULL ^ k1;
     uint64_t v2 = 0x6c7967656e657261ULL ^ k0, v3 = 0x7465646279746573ULL ^ k1;
     uint64_t b = (uint64_t)len << 56, m;

@@ -3,7 +3,12 @@
  * Owns: the wire records for functions (TAG_FNREF, TAG_FNCODE, TAG_FNBACK),
  * modules (TAG_MODULE), functools.partial (TAG_PARTIAL) and bound methods
  * (TAG_METHOD); the caller-side cache of marshalled code and of the global
- * names a code object uses; the worker-side cache of rebuilt functions.
+ * names a code object uses; the worker-side caches of functions by
+ * reference and of code objects. Never caches a rebuilt function sent as
+ * code, its globals or its cells: each message gets fresh ones (the
+ * caller's snapshot at submit). Function references and module names are
+ * signed payloads (mg_enc_signed): foreign bytes cannot make the decoder
+ * import a module or fetch an attribute.
  *
  * A function importable as module.qualname crosses by reference. Any other
  * Python function (defined in __main__, a lambda, a nested function or a
@@ -149,6 +154,27 @@ done:
     return r;
 }
 
+/* A signed payload holding the UTF-8 names a (and b, unless NULL), each
+ * as varint length + bytes: what a TAG_FNREF or TAG_MODULE record makes
+ * the decoder import, so foreign bytes can never name a module. */
+static int
+enc_signed_names(mg_enc *e, int domain, PyObject *a, PyObject *b)
+{
+    mg_buf names = MG_BUF_INIT;
+    mg_buf *out = e->out;
+    e->out = &names;
+    int rc = enc_utf8(e, a);
+    if (rc == 0 && b != NULL) {
+        rc = enc_utf8(e, b);
+    }
+    e->out = out;
+    if (rc == 0) {
+        rc = mg_enc_signed(e, domain, names.data, names.len);
+    }
+    mg_buf_release(&names);
+    return rc;
+}
+
 static int
 enc_fnref(mg_enc *e, PyObject *fn)
 {
@@ -158,8 +184,9 @@ enc_fnref(mg_enc *e, PyObject *fn)
     if (r <= 0) {
         return r;
     }
-    if (rec_begin(e, TAG_FNREF, &pos) < 0 || enc_utf8(e, modname) < 0
-        || enc_utf8(e, qualname) < 0 || rec_end(e, pos) < 0) {
+    if (rec_begin(e, TAG_FNREF, &pos) < 0
+        || enc_signed_names(e, TAG_FNREF, modname, qualname) < 0
+        || rec_end(e, pos) < 0) {
         r = -1;
     }
     Py_DECREF(modname);
@@ -188,7 +215,8 @@ enc_module(mg_enc *e, PyObject *mod)
         }
         goto done;
     }
-    if (mg_enc_byte(e, TAG_MODULE) < 0 || mg_enc_str(e, name) < 0) {
+    if (mg_enc_byte(e, TAG_MODULE) < 0
+        || enc_signed_names(e, TAG_MODULE, name, NULL) < 0) {
         goto done;
     }
     rc = 1;
@@ -469,7 +497,8 @@ enc_fncode_body(mg_enc *e, PyObject *fn)
     if (module == NULL || !PyUnicode_CheckExact(module)) {
         module = Py_None;
     }
-    if (mg_enc_signed(e, data) < 0
+    if (mg_enc_signed(e, TAG_FNCODE, PyBytes_AS_STRING(data),
+                      (size_t)PyBytes_GET_SIZE(data)) < 0
         || mg_enc_varint(e, (uint64_t)ns) < 0
         || mg_enc_varint(e, (uint64_t)PyTuple_GET_SIZE(freevars)) < 0
         || mg_enc_str(e, name) < 0 || mg_enc_str(e, qualname) < 0
@@ -719,23 +748,67 @@ dec_utf8(mg_dec *d)
     return PyUnicode_DecodeUTF8(p, n, "strict");
 }
 
+/* Reads the signed payload of names that enc_signed_names wrote: *a (and
+ * *b, when b is not NULL) get new str references. */
+static int
+dec_signed_names(mg_dec *d, int domain, const char *what, PyObject **a,
+                 PyObject **b)
+{
+    const unsigned char *p;
+    Py_ssize_t n;
+    if (mg_dec_signed(d, domain, what, &p, &n) < 0) {
+        return -1;
+    }
+    const unsigned char *after = d->p, *end = d->end;
+    d->p = p;
+    d->end = p + n;
+    *a = dec_utf8(d);
+    if (*a != NULL && b != NULL) {
+        *b = dec_utf8(d);
+        if (*b == NULL) {
+            Py_CLEAR(*a);
+        }
+    }
+    int rc = *a != NULL ? 0 : -1;
+    if (rc == 0 && d->p != d->end) {
+        mg_dec_corrupt(d, "%s has unread bytes", what);
+        Py_CLEAR(*a);
+        if (b != NULL) {
+            Py_CLEAR(*b);
+        }
+        rc = -1;
+    }
+    d->p = after;
+    d->end = end;
+    return rc;
+}
+
+/* The module named name: from sys.modules when it is there (the common
+ * case, and no import machinery), else imported. */
+static PyObject *
+import_module(PyObject *name)
+{
+    PyObject *mod = PyImport_GetModule(name);
+    if (mod != NULL || PyErr_Occurred()) {
+        return mod;
+    }
+    return PyImport_Import(name);
+}
+
 static PyObject *
 fnref_resolve(mg_dec *d)
 {
     PyObject *modname = NULL, *qualname = NULL, *mod = NULL, *fn = NULL;
-    modname = dec_utf8(d);
-    qualname = modname ? dec_utf8(d) : NULL;
-    if (qualname == NULL) {
-        goto done;
+    if (dec_signed_names(d, TAG_FNREF, "a function reference", &modname,
+                         &qualname) < 0) {
+        return NULL;
     }
-    mod = PyImport_Import(modname);
-    if (mod == NULL) {
-        goto done;
+    mod = import_module(modname);
+    if (mod != NULL) {
+        fn = resolve_qualname(mod, qualname);
     }
-    fn = resolve_qualname(mod, qualname);
-done:
-    Py_XDECREF(modname);
-    Py_XDECREF(qualname);
+    Py_DECREF(modname);
+    Py_DECREF(qualname);
     Py_XDECREF(mod);
     return fn;
 }
@@ -822,20 +895,71 @@ dec_namespace(mg_dec *d, uint64_t ns, PyObject *module)
     return g;
 }
 
+/* The code object of a signed marshal payload. Code objects are immutable,
+ * so they are cached (st->code_by_bytes: MAC -> (marshal bytes, code); a
+ * hit compares the bytes): shipping one lambda a million times unmarshals
+ * it once per worker. Only the code is cached: every record gets a new
+ * function, namespace and cells. */
 static PyObject *
 dec_code(mg_dec *d)
 {
     const unsigned char *p;
     Py_ssize_t n;
-    if (mg_dec_signed(d, "function code", &p, &n) < 0) {
+    uint64_t mac;
+    if (mg_dec_signed(d, TAG_FNCODE, "function code", &p, &n) < 0) {
         return NULL;
     }
-    PyObject *code = PyMarshal_ReadObjectFromString((const char *)p, n);
-    if (code != NULL && !PyCode_Check(code)) {
-        Py_DECREF(code);
-        return mg_dec_corrupt(d, "a function record holds no code");
+    memcpy(&mac, p + n, 8); /* verified: the MAC follows the payload */
+    PyObject *key = PyLong_FromUnsignedLongLong(mac);
+    if (key == NULL) {
+        return NULL;
     }
+    PyObject *cache = d->st->code_by_bytes, *code = NULL, *entry = NULL;
+    PyObject *hit = PyDict_GetItemWithError(cache, key);
+    if (hit != NULL) {
+        PyObject *data = PyTuple_GET_ITEM(hit, 0);
+        if (PyBytes_GET_SIZE(data) == n
+            && memcmp(PyBytes_AS_STRING(data), p, (size_t)n) == 0) {
+            code = Py_NewRef(PyTuple_GET_ITEM(hit, 1));
+            goto done;
+        }
+    }
+    else if (PyErr_Occurred()) {
+        goto done;
+    }
+    code = PyMarshal_ReadObjectFromString((const char *)p, n);
+    if (code != NULL && !PyCode_Check(code)) {
+        Py_CLEAR(code);
+        mg_dec_corrupt(d, "a function record holds no code");
+    }
+    if (code == NULL || n > MG_CODEC_CACHE_RECORD_MAX) {
+        goto done;
+    }
+    if (PyDict_GET_SIZE(cache) >= MG_CODEC_CACHE_MAX) {
+        PyDict_Clear(cache);
+    }
+    entry = Py_BuildValue("(y#O)", (const char *)p, n, code);
+    if (entry == NULL || PyDict_SetItem(cache, key, entry) < 0) {
+        Py_CLEAR(code);
+    }
+done:
+    Py_DECREF(key);
+    Py_XDECREF(entry);
     return code;
+}
+
+/* fn.attr = v unless it already is equal (PyFunction_New takes __name__
+ * from the code and __module__ from the namespace: usually the same). */
+static int
+set_if_differs(PyObject *fn, const char *attr, PyObject *v)
+{
+    PyObject *have = PyObject_GetAttrString(fn, attr);
+    int same = have != NULL ? PyObject_RichCompareBool(have, v, Py_EQ) : -1;
+    Py_XDECREF(have);
+    if (same != 0) {
+        return same < 0 ? -1 : 0;
+    }
+    return PyObject_SetAttrString(fn, attr, v);
 }
 
 /* Builds the function from the record head (code, namespace, cells and
@@ -865,8 +989,8 @@ dec_fn_shell(mg_dec *d, Py_ssize_t *ncells)
     }
     g = dec_namespace(d, ns, module);
     fn = g ? PyFunction_NewWithQualName(code, g, qualname) : NULL;
-    if (fn == NULL || PyObject_SetAttrString(fn, "__name__", name) < 0
-        || PyObject_SetAttrString(fn, "__module__", module) < 0) {
+    if (fn == NULL || set_if_differs(fn, "__name__", name) < 0
+        || set_if_differs(fn, "__module__", module) < 0) {
         Py_CLEAR(fn);
         goto done;
     }
@@ -983,47 +1107,29 @@ dec_fncode_body(mg_dec *d)
     return fn;
 }
 
+/* A function sent as code. Never cached as a whole: its globals and
+ * cells are the caller's snapshot at submit, so each record gets fresh
+ * ones (a task must not see what an earlier task left in them). */
 static PyObject *
 dec_fncode(mg_dec *d)
 {
     const unsigned char *start, *saved;
-    PyObject *key = NULL, *fn = NULL;
+    PyObject *fn = NULL;
     int top = d->fn_nesting == 0;
     if (rec_open(d, &start, &saved) < 0) {
         return NULL;
     }
-    if (!top) {
+    if (top) {
+        Py_XSETREF(d->fn_table, PyList_New(0));
+        Py_XSETREF(d->ns_table, PyList_New(0));
+    }
+    if (d->fn_table != NULL && d->ns_table != NULL) {
         fn = dec_fncode_body(d);
-        goto done;
     }
-    fn = cache_get(d, start, &key);
-    if (fn != NULL) {
-        d->p = d->end;
-        goto done;
+    if (top) {
+        Py_CLEAR(d->fn_table);
+        Py_CLEAR(d->ns_table);
     }
-    if (PyErr_Occurred()) {
-        goto done;
-    }
-    Py_XSETREF(d->fn_table, PyList_New(0));
-    Py_XSETREF(d->ns_table, PyList_New(0));
-    if (d->fn_table == NULL || d->ns_table == NULL) {
-        goto done;
-    }
-    int saw = d->saw_handle;
-    d->saw_handle = 0;
-    fn = dec_fncode_body(d);
-    /* Big records (a closure over a large value) are not kept: the key
-     * alone would pin their bytes in every worker. */
-    if (fn != NULL && !d->saw_handle && d->p == d->end
-        && d->end - start <= MG_CODEC_CACHE_RECORD_MAX
-        && cache_put(d, key, fn) < 0) {
-        Py_CLEAR(fn);
-    }
-    d->saw_handle |= saw;
-    Py_CLEAR(d->fn_table);
-    Py_CLEAR(d->ns_table);
-done:
-    Py_XDECREF(key);
     if (rec_close(d, saved, fn != NULL) < 0) {
         Py_CLEAR(fn);
     }
@@ -1101,11 +1207,12 @@ dec_method(mg_dec *d)
 static PyObject *
 dec_module(mg_dec *d)
 {
-    PyObject *name = dec_str_exact(d, "a module name");
-    if (name == NULL) {
+    PyObject *name = NULL;
+    if (dec_signed_names(d, TAG_MODULE, "a module reference", &name,
+                         NULL) < 0) {
         return NULL;
     }
-    PyObject *mod = PyImport_Import(name);
+    PyObject *mod = import_module(name);
     Py_DECREF(name);
     return mod;
 }
@@ -1136,7 +1243,8 @@ mg_codefn_state_init(mg_state *st)
      * worker imports this module, and functools costs about 3 ms. */
     st->fn_cache = PyDict_New();
     st->code_cache = PyDict_New();
-    if (!st->fn_cache || !st->code_cache) {
+    st->code_by_bytes = PyDict_New();
+    if (!st->fn_cache || !st->code_cache || !st->code_by_bytes) {
         return -1;
     }
     return 0;

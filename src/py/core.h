@@ -23,6 +23,10 @@
 /* Error codes and raw allocation come from the pure-C layer. */
 #include "base.h"
 
+/* Most handle kinds one interpreter registers (handles.h). */
+#define MG_HANDLE_TYPES_MAX 8
+struct mg_handle_type;
+
 /* Per-interpreter module state. Each concern keeps its own block of fields;
  * all are strong references owned by this interpreter's module. */
 typedef struct mg_state {
@@ -46,11 +50,18 @@ typedef struct mg_state {
     PyObject *bytesio_type;   /* io.BytesIO */
     PyObject *partial_type;   /* functools.partial */
     PyObject *codefn_helper;  /* multigil._codefn.global_names, lazy */
-    PyObject *fn_cache;       /* dict: record bytes -> rebuilt function */
+    PyObject *fn_cache;       /* dict: TAG_FNREF record bytes -> function */
     PyObject *code_cache;     /* dict: id(code) -> (code, marshal, names) */
+    PyObject *code_by_bytes;  /* dict: marshal bytes -> code (decoder) */
 
-    /* shared.c */
+    /* handles.c: static const C data, registered at module init */
+    const struct mg_handle_type *handle_types[MG_HANDLE_TYPES_MAX];
+    int nhandle_types;
+
+    /* sharedarray.c */
     PyTypeObject *SharedArrayType;
+
+    /* kernels.c */
     PyTypeObject *StatsType; /* struct sequence returned by stats() */
 } mg_state;
 
@@ -69,7 +80,16 @@ int mg_pool_module_add(PyObject *mod, mg_state *st);
 int mg_shared_module_add(PyObject *mod, mg_state *st);
 int mg_buildinfo_module_add(PyObject *mod, mg_state *st);
 
+/* Each concern traverses and clears its own fields of mg_state. */
+int mg_errors_state_traverse(mg_state *st, visitproc visit, void *arg);
+void mg_errors_state_clear(mg_state *st);
 int mg_codec_state_traverse(mg_state *st, visitproc visit, void *arg);
 void mg_codec_state_clear(mg_state *st);
+int mg_pool_state_traverse(mg_state *st, visitproc visit, void *arg);
+void mg_pool_state_clear(mg_state *st);
+int mg_shared_state_traverse(mg_state *st, visitproc visit, void *arg);
+void mg_shared_state_clear(mg_state *st);
+int mg_kernels_state_traverse(mg_state *st, visitproc visit, void *arg);
+void mg_kernels_state_clear(mg_state *st);
 
 #endif /* MG_CORE_H */

@@ -146,3 +146,22 @@ done:
     Py_XDECREF(bases);
     return rc;
 }
+
+int
+mg_errors_state_traverse(mg_state *st, visitproc visit, void *arg)
+{
+    Py_VISIT(st->MultigilError);
+    Py_VISIT(st->BrokenPool);
+    Py_VISIT(st->NotShareableError);
+    Py_VISIT(st->RemoteTraceback);
+    return 0;
+}
+
+void
+mg_errors_state_clear(mg_state *st)
+{
+    Py_CLEAR(st->MultigilError);
+    Py_CLEAR(st->BrokenPool);
+    Py_CLEAR(st->NotShareableError);
+    Py_CLEAR(st->RemoteTraceback);
+}

@@ -851,3 +851,16 @@ mg_kernels_module_add(PyObject *mod, mg_state *st)
     }
     return PyModule_AddFunctions(mod, kernel_functions);
 }
+
+int
+mg_kernels_state_traverse(mg_state *st, visitproc visit, void *arg)
+{
+    Py_VISIT(st->StatsType);
+    return 0;
+}
+
+void
+mg_kernels_state_clear(mg_state *st)
+{
+    Py_CLEAR(st->StatsType);
+}

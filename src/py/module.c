@@ -1,9 +1,11 @@
 /* module.c - multigil._core: module init, module state, registration.
  *
- * Owns: the module definition (multi-phase init, per-interpreter-GIL slot),
- * traversal and clearing of mg_state, and calling each concern's
- * mg_<concern>_module_add(). Every interpreter that imports the module gets
- * its own mg_state; there is no static PyObject anywhere in this extension.
+ * Owns: the module definition (multi-phase init, per-interpreter-GIL slot)
+ * and the table of concerns: each registers its types and functions
+ * (mg_<concern>_module_add) and traverses and clears its own fields of
+ * mg_state. Every interpreter that imports the module gets its own
+ * mg_state; there is no static PyObject anywhere in this extension.
+ * Locks: none. Never: keep a PyObject outside mg_state.
  */
 #include "core.h"
 #include "block.h"
@@ -67,27 +69,34 @@ static PyMethodDef core_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+/* Each concern of the module: how it registers its types and functions,
+ * and how its own fields of mg_state are traversed and cleared. */
+typedef struct mg_concern {
+    int (*add)(PyObject *mod, mg_state *st);
+    int (*traverse)(mg_state *st, visitproc visit, void *arg);
+    void (*clear)(mg_state *st);
+} mg_concern;
+
+static const mg_concern concerns[] = {
+    {mg_errors_module_add, mg_errors_state_traverse, mg_errors_state_clear},
+    {mg_codec_module_add, mg_codec_state_traverse, mg_codec_state_clear},
+    {mg_pool_module_add, mg_pool_state_traverse, mg_pool_state_clear},
+    {mg_shared_module_add, mg_shared_state_traverse, mg_shared_state_clear},
+    {mg_kernels_module_add, mg_kernels_state_traverse,
+     mg_kernels_state_clear},
+    {mg_sharedtest_module_add, NULL, NULL},
+};
+
+#define NCONCERNS (sizeof(concerns) / sizeof(concerns[0]))
+
 static int
 core_exec(PyObject *mod)
 {
     mg_state *st = mg_state_from_module(mod);
-    if (mg_errors_module_add(mod, st) < 0) {
-        return -1;
-    }
-    if (mg_codec_module_add(mod, st) < 0) {
-        return -1;
-    }
-    if (mg_pool_module_add(mod, st) < 0) {
-        return -1;
-    }
-    if (mg_shared_module_add(mod, st) < 0) {
-        return -1;
-    }
-    if (mg_kernels_module_add(mod, st) < 0) {
-        return -1;
-    }
-    if (mg_sharedtest_module_add(mod, st) < 0) {
-        return -1;
+    for (size_t i = 0; i < NCONCERNS; i++) {
+        if (concerns[i].add(mod, st) < 0) {
+            return -1;
+        }
     }
     if (mg_buildinfo_module_add(mod, st) < 0) {
         return -1;
@@ -99,32 +108,26 @@ static int
 core_traverse(PyObject *mod, visitproc visit, void *arg)
 {
     mg_state *st = mg_state_from_module(mod);
-    Py_VISIT(st->MultigilError);
-    Py_VISIT(st->BrokenPool);
-    Py_VISIT(st->NotShareableError);
-    Py_VISIT(st->RemoteTraceback);
-    Py_VISIT(st->PoolType);
-    Py_VISIT(st->str_set_result);
-    Py_VISIT(st->str_set_exception);
-    Py_VISIT(st->SharedArrayType);
-    Py_VISIT(st->StatsType);
-    return mg_codec_state_traverse(st, visit, arg);
+    for (size_t i = 0; i < NCONCERNS; i++) {
+        if (concerns[i].traverse != NULL) {
+            int rc = concerns[i].traverse(st, visit, arg);
+            if (rc != 0) {
+                return rc;
+            }
+        }
+    }
+    return 0;
 }
 
 static int
 core_clear(PyObject *mod)
 {
     mg_state *st = mg_state_from_module(mod);
-    Py_CLEAR(st->MultigilError);
-    Py_CLEAR(st->BrokenPool);
-    Py_CLEAR(st->NotShareableError);
-    Py_CLEAR(st->RemoteTraceback);
-    Py_CLEAR(st->PoolType);
-    Py_CLEAR(st->str_set_result);
-    Py_CLEAR(st->str_set_exception);
-    Py_CLEAR(st->SharedArrayType);
-    Py_CLEAR(st->StatsType);
-    mg_codec_state_clear(st);
+    for (size_t i = 0; i < NCONCERNS; i++) {
+        if (concerns[i].clear != NULL) {
+            concerns[i].clear(st);
+        }
+    }
     return 0;
 }
 

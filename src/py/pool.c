@@ -756,3 +756,20 @@ mg_pool_module_add(PyObject *mod, mg_state *st)
     }
     return PyModule_AddType(mod, st->PoolType);
 }
+
+int
+mg_pool_state_traverse(mg_state *st, visitproc visit, void *arg)
+{
+    Py_VISIT(st->PoolType);
+    Py_VISIT(st->str_set_result);
+    Py_VISIT(st->str_set_exception);
+    return 0;
+}
+
+void
+mg_pool_state_clear(mg_state *st)
+{
+    Py_CLEAR(st->PoolType);
+    Py_CLEAR(st->str_set_result);
+    Py_CLEAR(st->str_set_exception);
+}

@@ -3,11 +3,16 @@
  * offset, length, stride, read-only) and rebuild from an untrusted
  * description, validated against the block before any object is made.
  *
+ * Also registers SharedArray as a handle type (handles.h): the codec sends
+ * it as its block plus these view fields, knowing nothing else of it.
  * No locks, no state. Never trusts a description: every item must lie
  * inside the block, with no arithmetic overflow, before it is wrapped.
  */
 #include "shared.h"
+#include "handles.h"
 #include "sharedarray.h"
+
+#include <string.h>
 
 /* ---- C core (no Python API) ---- */
 
@@ -88,4 +93,65 @@ mg_shared_from_desc(mg_state *st, const mg_shared_desc *desc)
     }
     char *base = (char *)desc->block->data + desc->offset;
     return mg_shared_wrap(st, desc->block, base, desc->length, desc->stride, dt);
+}
+
+/* ---- SharedArray as a handle (handles.h) ----
+ * The handle is the block; the metadata its view: dtype code (1 byte),
+ * offset, length, stride (int64 each), readonly (1 byte). */
+
+#define SHARED_META_LEN 26
+
+static int
+shared_handle_check(mg_state *st, PyObject *obj)
+{
+    return mg_shared_check(st, obj);
+}
+
+static int
+shared_handle_export(mg_state *st, PyObject *obj, mg_handle **h,
+                     unsigned char *meta, size_t *meta_len)
+{
+    mg_shared_desc desc;
+    if (mg_shared_describe(st, obj, &desc) < 0) {
+        return -1;
+    }
+    int64_t f[3] = {desc.offset, desc.length, desc.stride};
+    meta[0] = (unsigned char)desc.dtype;
+    memcpy(meta + 1, f, sizeof(f));
+    meta[25] = desc.readonly ? 1 : 0;
+    *meta_len = SHARED_META_LEN;
+    *h = &desc.block->h;
+    return 0;
+}
+
+static PyObject *
+shared_handle_wrap(mg_state *st, mg_handle *h, const unsigned char *meta,
+                   size_t meta_len)
+{
+    mg_shared_desc desc;
+    int64_t f[3];
+    desc.block = mg_block_from_handle(h);
+    if (desc.block == NULL || meta_len != SHARED_META_LEN) {
+        return PyErr_Format(PyExc_ValueError,
+                            "invalid SharedArray handle: %zu bytes of view "
+                            "metadata, expected %d",
+                            meta_len, SHARED_META_LEN);
+    }
+    memcpy(f, meta + 1, sizeof(f));
+    desc.dtype = (char)meta[0];
+    desc.offset = (Py_ssize_t)f[0];
+    desc.length = (Py_ssize_t)f[1];
+    desc.stride = (Py_ssize_t)f[2];
+    desc.readonly = meta[25] != 0;
+    return mg_shared_from_desc(st, &desc);
+}
+
+static const mg_handle_type shared_handle_type = {
+    &mg_block_kind, shared_handle_check, shared_handle_export,
+    shared_handle_wrap};
+
+int
+mg_shared_handles_register(mg_state *st)
+{
+    return mg_handles_register(st, &shared_handle_type);
 }

@@ -28,4 +28,7 @@ int mg_shared_describe(mg_state *st, PyObject *obj, mg_shared_desc *desc);
  * it exist). */
 PyObject *mg_shared_from_desc(mg_state *st, const mg_shared_desc *desc);
 
+/* Registers SharedArray as a handle type of the codec (handles.h). */
+int mg_shared_handles_register(mg_state *st);
+
 #endif

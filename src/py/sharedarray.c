@@ -30,6 +30,7 @@
  * before mg_shared_check_writable.
  */
 #include "sharedarray.h"
+#include "shared.h"
 #include "kernels.h"
 #include "arrow.h"
 
@@ -1109,10 +1110,26 @@ static PyType_Spec SharedArray_spec = {
 int
 mg_shared_module_add(PyObject *mod, mg_state *st)
 {
+    if (mg_shared_handles_register(st) < 0) {
+        return -1;
+    }
     PyObject *tp = PyType_FromModuleAndSpec(mod, &SharedArray_spec, NULL);
     if (tp == NULL) {
         return -1;
     }
     st->SharedArrayType = (PyTypeObject *)tp;
     return PyModule_AddObjectRef(mod, "SharedArray", tp);
+}
+
+int
+mg_shared_state_traverse(mg_state *st, visitproc visit, void *arg)
+{
+    Py_VISIT(st->SharedArrayType);
+    return 0;
+}
+
+void
+mg_shared_state_clear(mg_state *st)
+{
+    Py_CLEAR(st->SharedArrayType);
 }

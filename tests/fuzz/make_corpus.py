@@ -30,6 +30,22 @@ SEEDS = [
 ]
 
 
+def _shared():
+    x = [1, "s"]
+    loop = [0]
+    loop.append(loop)
+    d = {}
+    d["me"] = [d, (x, x)]
+    t = ()
+    for _ in range(6):
+        t = (t, t)
+    return [[x, x, {"k": x}], loop, d, t, {t: frozenset({t})},
+            [bytearray(b"b")] * 2, [{3}, ] * 2]
+
+
+SEEDS += _shared()
+
+
 def main(out):
     os.makedirs(out, exist_ok=True)
     for i, v in enumerate(SEEDS):
