@@ -85,6 +85,7 @@ static const mg_concern concerns[] = {
     {mg_kernels_module_add, mg_kernels_state_traverse,
      mg_kernels_state_clear},
     {mg_sharedtest_module_add, NULL, NULL},
+    {mg_buildinfo_module_add, NULL, NULL},
 };
 
 #define NCONCERNS (sizeof(concerns) / sizeof(concerns[0]))
@@ -97,9 +98,6 @@ core_exec(PyObject *mod)
         if (concerns[i].add(mod, st) < 0) {
             return -1;
         }
-    }
-    if (mg_buildinfo_module_add(mod, st) < 0) {
-        return -1;
     }
     return 0;
 }
