@@ -87,3 +87,32 @@ def test_svg_marks_failed_rows_na():
     doc = xml.dom.minidom.parseString(svg.chart(res))
     texts = [t.firstChild.data for t in doc.getElementsByTagName("text")]
     assert texts.count("n/a") == 2
+
+
+def test_free_threaded_pythons_are_found_and_checked(tmp_path):
+    from multigil.bench import executors
+    ft = tmp_path / "ft"
+    gil = tmp_path / "gil"
+    for d, flag in ((ft, 1), (gil, 0)):
+        d.mkdir()
+        exe = d / "python3.14t"
+        # A stand-in that answers the probe as a (non-)free-threaded 3.14.
+        exe.write_text(f"#!/bin/sh\necho {flag} 3.14\n")
+        exe.chmod(0o755)
+    found = executors.find_free_threaded(extra_dirs=[str(ft), str(gil)])
+    assert (str(ft / "python3.14t"), "3.14") in found
+    assert all(p != str(gil / "python3.14t") for p, _ in found)
+    rows = workloads.plan([(str(ft / "python3.14t"), "3.14")])
+    assert ("free-threaded", str(ft / "python3.14t"),
+            "threads, free-threaded 3.14t") in rows
+    assert not any("free-threaded" in n for n in workloads.notes(found))
+
+
+def test_free_threaded_row_runs_threads_in_its_python():
+    # The row's child runs in the given executable (here this Python).
+    r = workloads.measure(sys.executable, {
+        "kind": "free-threaded", "workload": "cpu", "cpu_n": 1000,
+        "cpu_tasks": 4, "workers": 2}, timeout=120)
+    assert "error" not in r, r
+    assert r["result"] == 4 * work.cpu_task(1000)
+    assert r["gil"] is getattr(sys, "_is_gil_enabled", lambda: True)()

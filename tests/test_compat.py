@@ -101,12 +101,12 @@ def test_test_extensions_and_their_slots(tmp_path, exts):
 
 
 def test_hang_crash_and_prints_are_contained(tmp_path):
-    res = compat("--timeout", "3", "--jobs", "3", "mg_hang_at_import",
+    res = compat("--timeout", "2", "--jobs", "3", "mg_hang_at_import",
                  "mg_abort_at_import", "mg_prints_at_import", "json",
                  cache=tmp_path, path=[MODS])
     h = res["mg_hang_at_import"]
     assert h["main"] is False and h["timed_out"] is True
-    assert h["error"] == ("timed out after 3 s while importing in the main "
+    assert h["error"] == ("timed out after 2 s while importing in the main "
                           "interpreter")
     a = res["mg_abort_at_import"]
     assert a["main"] is False and a["crashed"] is True
