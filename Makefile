@@ -35,7 +35,7 @@ SANFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,float-ca
 VENV    ?= build/venv$(TAG)
 PYTEST_ARGS ?=
 
-.PHONY: all build test test-all asan asan-build bench demo clean soak FORCE
+.PHONY: all build test test-all asan asan-build bench demo clean soak ctest tsan FORCE
 
 all: build
 build: $(TARGET)
@@ -70,6 +70,25 @@ asan: asan-build
 	@scripts/venv.sh $(PYTHON) $(VENV)
 	MULTIGIL_TEST_HOOKS=1 scripts/asan-run.sh $(VENV)/bin/python -m pytest -q -p no:cacheprovider tests $(PYTEST_ARGS); \
 	rc=$$?; rm -f $(TARGET); $(MAKE) build; exit $$rc
+
+# C tests of src/base (no Python): tests/c/*.c with every src/base/*.c in
+# one binary; `ctest` also runs them on the portable (no futex) wait.
+# `tsan` runs them under ThreadSanitizer.
+CTEST_DIR := build/ctest
+CTEST_CC  := $(CC) -std=gnu11 -Isrc/base -Wall -Wextra -Wshadow -Werror -g -pthread
+CTEST_IN  := $(sort $(wildcard tests/c/*.c)) $(BASE_SRCS)
+
+ctest:
+	@mkdir -p $(CTEST_DIR)
+	$(CTEST_CC) -O1 -DMG_WAIT_NO_FUTEX -o $(CTEST_DIR)/ctest-nofutex $(CTEST_IN) -lm
+	$(CTEST_CC) -O1 -o $(CTEST_DIR)/ctest $(CTEST_IN) -lm
+	CTEST_LABEL=ctest-nofutex $(CTEST_DIR)/ctest-nofutex
+	$(CTEST_DIR)/ctest
+
+tsan:
+	@mkdir -p $(CTEST_DIR)
+	$(CTEST_CC) -O1 -fsanitize=thread -o $(CTEST_DIR)/ctest-tsan $(CTEST_IN) -lm
+	TSAN_OPTIONS="halt_on_error=1 exitcode=66" $(CTEST_DIR)/ctest-tsan
 
 bench: build
 	@scripts/venv.sh $(PYTHON) $(VENV) bench

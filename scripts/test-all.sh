@@ -30,6 +30,8 @@ if [ "${MULTIGIL_SOAK:-1}" != 0 ]; then
     echo "=== 30-second leak soak on $newest"
     make -s PYTHON="$newest" soak SOAK_SECONDS=30 || failed="$failed soak"
 fi
+echo "=== C tests of the pure-C layer under ThreadSanitizer"
+make -s tsan || failed="$failed tsan"
 if [ "${MULTIGIL_ASAN:-1}" != 0 ]; then
     echo "=== sanitizers (ASan + UBSan) on $first"
     make -s PYTHON="$first" asan || failed="$failed asan"

@@ -71,3 +71,18 @@ def test_base_layer_is_pure_c(path):
         assert inc != "Python.h", f"{os.path.basename(path)} includes Python.h"
         assert not os.path.exists(os.path.join(ROOT, "src", "py", inc)), \
             f"{os.path.basename(path)} includes {inc} from src/py"
+
+
+def header_comment(path):
+    src = read(path).lstrip()
+    end = src.find("*/")
+    return src[:end] if end >= 0 else ""
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=os.path.basename)
+def test_header_says_locks_and_what_never_to_do(path):
+    """Every C file opens with what it owns, the locks it takes (or that it
+    takes none) and what it must never do."""
+    head = header_comment(path).lower()
+    assert "lock" in head, f"{os.path.basename(path)}: header names no locks"
+    assert "never" in head, f"{os.path.basename(path)}: header has no 'never'"

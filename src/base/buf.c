@@ -1,5 +1,7 @@
 /* buf.c - mg_buf, the plain-C message between interpreters (see buf.h).
  *
+ * Locks: none (a buffer has one owner at a time; handles it references
+ * are refcounted atomically).
  * Never calls the Python C API that needs a thread state.
  */
 #include "base.h"

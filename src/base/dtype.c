@@ -2,6 +2,7 @@
  *
  * Owns: the one static, read-only table below. No Python API, no mutable
  * state, so it is safe from every interpreter and thread.
+ * Locks: none. Never: add mutable state here.
  */
 #include "dtype.h"
 

@@ -1,45 +1,18 @@
 /* taskq.c - the task FIFO between the pool and its worker threads.
  *
- * Owns: mg_task nodes and their refcounts, the FIFO, its mutex/condvar,
- * spinning before sleeping, and close/drain.
+ * Owns: mg_task nodes and their refcounts, the FIFO, its wait word
+ * (q->ready, see wait.h) and the workers' spin site, and close/drain.
  * Never calls the Python C API that needs a thread state: every function
  * here may run with no GIL held.
- * Locking: q->mu protects head, tail and nsleeping; no function returns
- * with q->mu held.
+ * Locking: q->mu protects head and tail; it is the only lock here, never
+ * held while waiting or waking, and no function returns with it held.
+ * No lost wake-up: a popper reads q->ready's sequence before it looks at
+ * the list, and every push and close bumps it after changing the list.
  */
 #include "base.h"
 #include "taskq.h"
 
 #include <string.h>
-#include <time.h>
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h> /* _mm_pause */
-#define cpu_relax() _mm_pause()
-#else
-#define cpu_relax() ((void)0)
-#endif
-
-int64_t
-mg_monotonic_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-void
-mg_spin_while_equal(atomic_size_t *word, size_t seen, int64_t spin_ns)
-{
-    int64_t until = mg_monotonic_ns() + spin_ns;
-    unsigned n = 0;
-    while (atomic_load_explicit(word, memory_order_acquire) == seen) {
-        cpu_relax();
-        if ((++n & 63) == 0 && mg_monotonic_ns() > until) {
-            break;
-        }
-    }
-}
 
 mg_task *
 mg_task_new(mg_task_kind kind, int target)
@@ -78,32 +51,48 @@ mg_taskq_init(mg_taskq *q)
     if (pthread_mutex_init(&q->mu, NULL) != 0) {
         return MG_ESYS;
     }
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    int rc = pthread_cond_init(&q->cv, &attr);
-    pthread_condattr_destroy(&attr);
-    if (rc != 0) {
+    if (mg_wait_init(&q->ready) != MG_OK) {
         pthread_mutex_destroy(&q->mu);
         return MG_ESYS;
     }
     atomic_init(&q->nqueued, 0);
-    atomic_init(&q->nspinning, 0);
     atomic_init(&q->closed, 0);
+    /* One spinning worker at most: more would only race for the task. */
+    mg_spinner_init(&q->spin, 0, 1);
     return MG_OK;
 }
 
 void
 mg_taskq_fini(mg_taskq *q)
 {
-    pthread_cond_destroy(&q->cv);
+    mg_wait_fini(&q->ready);
     pthread_mutex_destroy(&q->mu);
+}
+
+/* Wakes the workers a new task needs. A spinning worker takes a task
+ * without a wake-up: wake a sleeper only for tasks beyond what the
+ * spinners will take (a spinner counted here re-checks the list after the
+ * bump, whether it goes on spinning or goes to sleep). A targeted task
+ * may be meant for a worker other than the one a single wake would
+ * reach: wake them all. */
+static void
+taskq_wake_for(mg_taskq *q, int targeted, size_t queued)
+{
+    mg_wait_bump(&q->ready);
+    if (targeted) {
+        mg_wait_wake_sleepers(&q->ready, MG_WAKE_ALL);
+    }
+    else if (queued > (size_t)atomic_load(&q->spin.nspinning)) {
+        mg_wait_wake_sleepers(&q->ready, 1);
+    }
 }
 
 int
 mg_taskq_push(mg_taskq *q, mg_task *t)
 {
     int rc = MG_OK;
+    size_t queued = 0;
+    int targeted = t->target >= 0; /* t may be gone once unlocked */
     t->next = NULL;
     pthread_mutex_lock(&q->mu);
     if (atomic_load(&q->closed)) {
@@ -117,24 +106,12 @@ mg_taskq_push(mg_taskq *q, mg_task *t)
             q->head = t;
         }
         q->tail = t;
-        size_t queued = atomic_fetch_add(&q->nqueued, 1) + 1;
-        /* A spinning worker takes a task without a wake-up: wake a
-         * sleeper only for tasks beyond what the spinners will take. A
-         * spinner that gives up takes q->mu and looks at the queue before
-         * it sleeps, so no task is left behind. */
-        if (q->nsleeping > 0
-            && queued > (size_t)atomic_load(&q->nspinning)) {
-            /* A targeted task may be meant for a worker other than the
-             * one a signal would wake. */
-            if (t->target >= 0) {
-                pthread_cond_broadcast(&q->cv);
-            }
-            else {
-                pthread_cond_signal(&q->cv);
-            }
-        }
+        queued = atomic_fetch_add(&q->nqueued, 1) + 1;
     }
     pthread_mutex_unlock(&q->mu);
+    if (rc == MG_OK) {
+        taskq_wake_for(q, targeted, queued);
+    }
     return rc;
 }
 
@@ -163,28 +140,38 @@ taskq_take_locked(mg_taskq *q, int worker)
     return NULL;
 }
 
+/* A task for worker, or NULL; *closed tells whether the queue is closed
+ * (read under the same lock, so a close is never missed). */
+static mg_task *
+taskq_take(mg_taskq *q, int worker, int *closed)
+{
+    pthread_mutex_lock(&q->mu);
+    mg_task *t = taskq_take_locked(q, worker);
+    *closed = atomic_load(&q->closed);
+    pthread_mutex_unlock(&q->mu);
+    return t;
+}
+
+mg_task *
+mg_taskq_try_pop(mg_taskq *q, int worker)
+{
+    int closed;
+    return taskq_take(q, worker, &closed);
+}
+
 mg_task *
 mg_taskq_pop(mg_taskq *q, int worker, int64_t spin_ns)
 {
-    if (spin_ns > 0 && atomic_load(&q->nqueued) == 0
-        && !atomic_load(&q->closed)) {
-        atomic_fetch_add(&q->nspinning, 1);
-        mg_spin_while_equal(&q->nqueued, 0, spin_ns);
-        atomic_fetch_sub(&q->nspinning, 1);
-    }
-    mg_task *t;
-    pthread_mutex_lock(&q->mu);
+    mg_spinner_set_budget(&q->spin, spin_ns);
     for (;;) {
-        t = taskq_take_locked(q, worker);
-        if (t != NULL || atomic_load(&q->closed)) {
-            break;
+        uint32_t seen = mg_wait_seq(&q->ready);
+        int closed;
+        mg_task *t = taskq_take(q, worker, &closed);
+        if (t != NULL || closed) {
+            return t;
         }
-        q->nsleeping++;
-        pthread_cond_wait(&q->cv, &q->mu);
-        q->nsleeping--;
+        (void)mg_wait_changed(&q->ready, seen, -1, &q->spin);
     }
-    pthread_mutex_unlock(&q->mu);
-    return t;
 }
 
 void
@@ -192,8 +179,8 @@ mg_taskq_close(mg_taskq *q)
 {
     pthread_mutex_lock(&q->mu);
     atomic_store(&q->closed, 1);
-    pthread_cond_broadcast(&q->cv);
     pthread_mutex_unlock(&q->mu);
+    mg_wait_wake(&q->ready, MG_WAKE_ALL);
 }
 
 mg_task *

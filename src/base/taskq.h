@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include "buf.h"
+#include "wait.h"
 
 typedef enum mg_task_kind {
     MG_TASK_CALL = 1,  /* payload (fn, args, kwargs) -> value */
@@ -31,13 +32,13 @@ typedef struct mg_task {
 
 typedef struct mg_taskq {
     pthread_mutex_t mu;
-    pthread_cond_t cv;     /* workers sleep here */
     mg_task *head;         /* under mu */
     mg_task *tail;         /* under mu */
-    atomic_size_t nqueued; /* read without mu by spinning workers */
-    int nsleeping;         /* under mu */
-    atomic_int nspinning;  /* workers spinning in mg_taskq_pop */
+    atomic_size_t nqueued; /* tasks in the list (read without mu) */
     atomic_int closed;     /* once 1, pops return NULL when nothing fits */
+    mg_wait ready;         /* bumped by every push and by close; workers
+                              wait on it */
+    mg_spinner spin;       /* workers' spin policy: one spinner at most */
 } mg_taskq;
 
 mg_task *mg_task_new(mg_task_kind kind, int target);
@@ -51,17 +52,15 @@ void mg_taskq_fini(mg_taskq *q);
 /* Appends t (the queue takes over the caller's reference). MG_ECLOSED if
  * the queue is closed. */
 int mg_taskq_push(mg_taskq *q, mg_task *t);
-/* Waits for a task that worker may run: spins for spin_ns, then sleeps.
- * Returns NULL once the queue is closed and holds nothing for worker.
- * Call with no GIL held. */
+/* Waits for a task that worker may run: spins up to spin_ns (the site's
+ * budget; the adaptive policy of q->spin decides whether to spin at all),
+ * then sleeps. Returns NULL once the queue is closed and holds nothing for
+ * worker. Call with no GIL held. */
 mg_task *mg_taskq_pop(mg_taskq *q, int worker, int64_t spin_ns);
+/* Takes a task for worker without waiting, or NULL. */
+mg_task *mg_taskq_try_pop(mg_taskq *q, int worker);
 void mg_taskq_close(mg_taskq *q);
 /* Detaches every queued task and returns them as a list linked by next. */
 mg_task *mg_taskq_drain(mg_taskq *q);
-
-int64_t mg_monotonic_ns(void);
-
-/* Spins (no GIL held) for up to spin_ns while *word == seen. */
-void mg_spin_while_equal(atomic_size_t *word, size_t seen, int64_t spin_ns);
 
 #endif

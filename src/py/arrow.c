@@ -9,6 +9,7 @@
  * C only (free, mg_block_decref). Strided views are exported as a
  * contiguous copy and bool arrays as a bit-packed copy (Arrow booleans are
  * bits), each in a fresh block.
+ * Never: call the Python C API from a release callback.
  */
 #include "arrow.h"
 

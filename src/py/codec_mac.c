@@ -15,7 +15,9 @@
  * message carries a SipHash-2-4 MAC under a random key made once per
  * process (plain C data shared by every interpreter, written once under
  * pthread_once): bytes that this process's encoder did not make never
- * reach pickle or marshal. */
+ * reach pickle or marshal.
+ * Locks: only pthread_once for the key. Never: let unsigned bytes reach
+ * pickle or marshal. */
 #include "codec_impl.h"
 
 #include <pthread.h>

@@ -12,6 +12,7 @@
  * (PyMem_* memory, strong references, released at the end of the call);
  * no locks. Indices are given in the order tags are written and read:
  * a container's index is taken before its items are, on both sides.
+ * Never: trust an index read from a message before checking its range.
  */
 #include "codec_impl.h"
 

@@ -18,6 +18,7 @@
  * Functions that share a globals dict in the caller share one rebuilt
  * namespace in the worker. Recursion and mutual references between such
  * functions become back-references, patched in after the function exists.
+ * Locks: none (per-interpreter caches, under that interpreter's GIL).
  */
 #include "codec_impl.h"
 #include "errors.h"

@@ -56,6 +56,8 @@ pool_free(mg_pool *p)
         t = next;
     }
     mg_taskq_fini(&p->q);
+    mg_wait_fini(&p->completed);
+    mg_wait_fini(&p->life);
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
     for (Py_ssize_t i = 0; i < p->nsys_path; i++) {
@@ -126,8 +128,8 @@ signal_created(mg_pool *p)
 {
     pthread_mutex_lock(&p->mu);
     p->ncreated++;
-    pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
+    mg_wait_wake(&p->life, MG_WAKE_ALL);
 }
 
 /* Marks the pool broken with "worker K of pool NAME <what>: <detail>"
@@ -559,7 +561,7 @@ worker_loop(mg_worker *w, PyThreadState **ts, mg_state **wst)
             worker_run(w, *ts, *wst, t);
         }
         mg_task_decref(t);
-        atomic_fetch_add(&p->completed, 1);
+        mg_wait_wake(&p->completed, MG_WAKE_ALL);
         if (*ts != NULL && p->max_tasks > 0
             && ++w->tasks_done >= p->max_tasks) {
             worker_end_interp(w, *ts);
@@ -584,8 +586,8 @@ worker_exit(mg_worker *w)
     if (unregister) {
         detach_exited_locked(p);
     }
-    pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
+    mg_wait_wake(&p->life, MG_WAKE_ALL);
     if (unregister) {
         mg_registry_remove(p);
     }
@@ -705,8 +707,8 @@ pool_start_threads(mg_pool *p)
                 w->status = MG_WORKER_DETACHED;
             }
         }
-        pthread_cond_broadcast(&p->cv);
         pthread_mutex_unlock(&p->mu);
+        mg_wait_wake(&p->life, MG_WAKE_ALL);
         if (rc != 0) {
             mg_pool_decref(p);
             break;
@@ -716,34 +718,49 @@ pool_start_threads(mg_pool *p)
     return started;
 }
 
-/* Waits, GIL released, until every started worker has created its
- * interpreter (or failed or skipped). With interruptible, returns -1 with
- * KeyboardInterrupt set when Ctrl-C arrives first. */
+/* Waits, GIL released, until cond(p) holds (read under p->mu), or until
+ * deadline_ns (< 0: none): 1 when it holds, 0 at the deadline, -1 with
+ * KeyboardInterrupt set when interruptible and Ctrl-C came first. */
+static int
+pool_wait_for(mg_pool *p, int (*cond)(mg_pool *), int64_t deadline_ns,
+              int interruptible)
+{
+    for (;;) {
+        uint32_t seen = mg_wait_seq(&p->life);
+        pthread_mutex_lock(&p->mu);
+        int done = cond(p);
+        pthread_mutex_unlock(&p->mu);
+        if (done) {
+            return 1;
+        }
+        int rc;
+        Py_BEGIN_ALLOW_THREADS
+        rc = mg_wait_until(&p->life, seen, deadline_ns, MG_WAIT_SLICE_NS,
+                           NULL);
+        Py_END_ALLOW_THREADS
+        if (rc == MG_EINTR && interruptible && PyErr_CheckSignals() < 0) {
+            return -1;
+        }
+        if (rc == MG_ETIMEDOUT) {
+            return 0;
+        }
+    }
+}
+
+static int
+all_created_locked(mg_pool *p)
+{
+    return p->ncreated >= p->nstarted;
+}
+
+/* Waits until every started worker has created its interpreter (or failed
+ * or skipped). With interruptible, -1 with KeyboardInterrupt set when
+ * Ctrl-C arrives first. */
 static int
 pool_wait_created(mg_pool *p, int interruptible)
 {
-    for (;;) {
-        int done;
-        Py_BEGIN_ALLOW_THREADS
-        pthread_mutex_lock(&p->mu);
-        int64_t end = mg_monotonic_ns() + 50 * 1000000LL;
-        struct timespec ts = {.tv_sec = end / 1000000000,
-                              .tv_nsec = end % 1000000000};
-        while (p->ncreated < p->nstarted) {
-            if (pthread_cond_timedwait(&p->cv, &p->mu, &ts) != 0) {
-                break;
-            }
-        }
-        done = p->ncreated >= p->nstarted;
-        pthread_mutex_unlock(&p->mu);
-        Py_END_ALLOW_THREADS
-        if (done) {
-            return 0;
-        }
-        if (interruptible && PyErr_CheckSignals() < 0) {
-            return -1;
-        }
-    }
+    return pool_wait_for(p, all_created_locked, -1, interruptible) < 0 ? -1
+                                                                      : 0;
 }
 
 /* Start-up was interrupted: workers that have not created their
@@ -785,7 +802,10 @@ pool_alloc(mg_state *st, int nworkers, long max_tasks, int64_t spin_ns,
     pthread_condattr_destroy(&attr);
     atomic_init(&p->refcnt, 1);
     atomic_init(&p->broken, 0);
-    atomic_init(&p->completed, 0);
+    mg_wait_init(&p->completed);
+    mg_wait_init(&p->life);
+    mg_spinner_init(&p->result_spin, spin_ns, 0);
+    mg_spinner_pair(&p->result_spin, &p->q.spin);
     p->nworkers = nworkers;
     p->owner_interp = PyInterpreterState_Get();
     p->owner_id = PyInterpreterState_GetID(p->owner_interp);
@@ -840,8 +860,9 @@ mg_pool_start(mg_state *st, int nworkers, PyObject *sys_path,
 static void
 join_exited(mg_pool *p)
 {
-    pthread_mutex_lock(&p->mu);
     for (;;) {
+        uint32_t seen = mg_wait_seq(&p->life);
+        pthread_mutex_lock(&p->mu);
         mg_worker *mine = NULL;
         int others = 0;
         for (int i = 0; i < p->nworkers && mine == NULL; i++) {
@@ -856,59 +877,36 @@ join_exited(mg_pool *p)
         }
         if (mine != NULL) {
             mine->status = MG_WORKER_JOINING;
-            pthread_t th = mine->thread;
-            pthread_mutex_unlock(&p->mu);
+        }
+        pthread_t th = mine != NULL ? mine->thread : (pthread_t)0;
+        pthread_mutex_unlock(&p->mu);
+        if (mine != NULL) {
             pthread_join(th, NULL); /* done with Python: returns at once */
             pthread_mutex_lock(&p->mu);
             mine->status = MG_WORKER_JOINED;
-            pthread_cond_broadcast(&p->cv);
+            pthread_mutex_unlock(&p->mu);
+            mg_wait_wake(&p->life, MG_WAKE_ALL);
         }
         else if (others) {
-            pthread_cond_wait(&p->cv, &p->mu);
+            (void)mg_wait_changed(&p->life, seen, -1, NULL);
         }
         else {
-            break;
+            return;
         }
     }
-    pthread_mutex_unlock(&p->mu);
 }
 
 int
 mg_pool_join(mg_pool *p, int64_t timeout_ns)
 {
     int64_t deadline = timeout_ns < 0 ? -1 : mg_monotonic_ns() + timeout_ns;
-    for (;;) {
-        int done;
+    int rc = pool_wait_for(p, all_exited_locked, deadline, 1);
+    if (rc == 1) {
         Py_BEGIN_ALLOW_THREADS
-        pthread_mutex_lock(&p->mu);
-        /* Wait in slices so that the owner sees Ctrl-C promptly. */
-        int64_t slice_end = mg_monotonic_ns() + 50 * 1000000LL;
-        if (deadline >= 0 && deadline < slice_end) {
-            slice_end = deadline;
-        }
-        struct timespec ts = {.tv_sec = slice_end / 1000000000,
-                              .tv_nsec = slice_end % 1000000000};
-        while (!all_exited_locked(p)) {
-            if (pthread_cond_timedwait(&p->cv, &p->mu, &ts) != 0) {
-                break;
-            }
-        }
-        done = all_exited_locked(p);
-        pthread_mutex_unlock(&p->mu);
+        join_exited(p);
         Py_END_ALLOW_THREADS
-        if (done) {
-            Py_BEGIN_ALLOW_THREADS
-            join_exited(p);
-            Py_END_ALLOW_THREADS
-            return 1;
-        }
-        if (PyErr_CheckSignals() < 0) {
-            return -1;
-        }
-        if (deadline >= 0 && mg_monotonic_ns() >= deadline) {
-            return 0;
-        }
     }
+    return rc;
 }
 
 typedef struct interrupt_req {

@@ -47,7 +47,10 @@ struct mg_pool {
     atomic_int refcnt;
     mg_taskq q;
     pthread_mutex_t mu;        /* protects the fields marked "under mu" */
-    pthread_cond_t cv;         /* signalled when a worker starts or exits */
+    pthread_cond_t cv;         /* signalled when an interrupter is done */
+    mg_wait life;              /* bumped when a worker has created its
+                                  interpreter, exits or is joined: the
+                                  start-up wait and joins wait on it */
     int nworkers;
     int nstarted;              /* under mu: threads created */
     int nexited;               /* under mu */
@@ -60,7 +63,10 @@ struct mg_pool {
     int unregistered;          /* under mu: left the registry */
     atomic_int broken;
     char *broken_msg;          /* under mu, set once (malloc'd UTF-8) */
-    atomic_size_t completed;   /* bumped after each completion */
+    mg_wait completed;         /* bumped (and waiters woken) after each
+                                  completion */
+    mg_spinner result_spin;    /* callers' spin policy (Pool.spin), paired
+                                  with the workers' (q.spin) */
     mg_worker *workers;        /* owned array */
     /* Submitting ("owner") interpreter. Only touched with its GIL held. */
     PyInterpreterState *owner_interp;

@@ -3,6 +3,7 @@
  * Owns: creation of MultigilError, BrokenPool and NotShareableError in module
  * state, and mg_raise(), the one function that turns an mg_err into a Python
  * exception. Nothing else converts codes.
+ * Locks: none. Never: keep an exception type outside module state.
  */
 #include "errors.h"
 

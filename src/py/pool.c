@@ -392,7 +392,8 @@ Pool_interrupt(MgPoolObject *self, PyObject *unused)
 PyDoc_STRVAR(Pool_spin_doc,
 "spin($self, /)\n--\n\n"
 "Wait briefly, without the GIL, until any task completes. A result that\n"
-"lands during the spin is picked up without a thread wake-up.");
+"lands during the spin is picked up without a thread wake-up. Spins only\n"
+"while recent spins paid off (see wait.h), so it may return at once.");
 
 static PyObject *
 Pool_spin(MgPoolObject *self, PyObject *unused)
@@ -400,14 +401,10 @@ Pool_spin(MgPoolObject *self, PyObject *unused)
     (void)unused;
     mg_pool *p = self->pool;
     /* Read before releasing the GIL: a completion needs our GIL, so the
-     * counter cannot move between the caller's check and this read. */
-    size_t seen = atomic_load(&p->completed);
-    int64_t spin_ns = p->spin_ns;
-    if (spin_ns <= 0) {
-        Py_RETURN_NONE;
-    }
+     * word cannot move between the caller's check and this read. */
+    uint32_t seen = mg_wait_seq(&p->completed);
     Py_BEGIN_ALLOW_THREADS
-    mg_spin_while_equal(&p->completed, seen, spin_ns);
+    (void)mg_spin_changed(&p->completed, seen, &p->result_spin);
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
 }
@@ -430,7 +427,7 @@ static PyObject *
 Pool_get_completed(MgPoolObject *self, void *closure)
 {
     (void)closure;
-    return PyLong_FromSize_t(atomic_load(&self->pool->completed));
+    return PyLong_FromUnsignedLong(mg_wait_seq(&self->pool->completed));
 }
 
 static PyObject *
@@ -699,7 +696,7 @@ static PyGetSetDef Pool_getset[] = {
     {"workers", (getter)Pool_get_workers, NULL,
      PyDoc_STR("Number of worker interpreters."), NULL},
     {"completed", (getter)Pool_get_completed, NULL,
-     PyDoc_STR("Tasks completed so far."), NULL},
+     PyDoc_STR("Tasks completed so far (modulo 2**32)."), NULL},
     {"name", (getter)Pool_get_name, NULL, PyDoc_STR("The pool's name."),
      NULL},
     {"closed", (getter)Pool_get_closed, NULL,
