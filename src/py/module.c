@@ -85,6 +85,7 @@ static const mg_concern concerns[] = {
     {mg_kernels_module_add, mg_kernels_state_traverse,
      mg_kernels_state_clear},
     {mg_sharedtest_module_add, NULL, NULL},
+    {mg_buildinfo_module_add, NULL, NULL},
 };
 
 #define NCONCERNS (sizeof(concerns) / sizeof(concerns[0]))
