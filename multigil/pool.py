@@ -55,6 +55,10 @@ _MAX_AUTO_CHUNK = 8192
 # map() without buffersize keeps at most this many chunks per worker encoded
 # and unfinished; each chunk that finishes encodes the next.
 _AHEAD_PER_WORKER = 2
+# ... and beyond one chunk per worker, encodes the next only while the
+# encoded bytes waiting in the queue, with one more chunk (as big as the
+# biggest so far), stay within this (big chunks: none waits encoded).
+_AHEAD_BYTES = 1 << 20
 
 # Where the stdlib executors report a failed initializer.
 LOGGER = logging.getLogger("concurrent.futures")
@@ -219,6 +223,8 @@ class _MapFeed:
     def __init__(self, pool, fn, star, chunksize, ordered, take, n, source):
         self.pool, self.fn, self.star = pool, fn, star
         self.chunksize = chunksize
+        self.workers = pool.workers
+        self.chunk_bytes = 0      # biggest encoded chunk so far
         self.take = take          # eager: take(a, b) -> list of items
         self.source = source      # lazy: iterator of items
         self.eager = take is not None
@@ -244,8 +250,10 @@ class _MapFeed:
         if self.eager:
             self.pool.__dict__.setdefault("_mg_feeds", {})[id(self)] = self
             self.ahead = ahead
-            mine = self._claim(ahead)
-            self._feed(mine)
+            self._feed(self._claim(ahead))  # one per worker: sizes unknown
+            self._top_up()                  # more while they are small
+            with self.lock:
+                mine = range(self.claimed)
         else:
             mine = []
             for _ in range(ahead):
@@ -268,6 +276,13 @@ class _MapFeed:
             if not self.stopped and self.eager:
                 k = min(k, self.nchunks - self.claimed,
                         self.ahead - self.inflight)
+                if self.inflight + k > self.workers:
+                    # Beyond one chunk per worker, one at a time and only
+                    # while few encoded bytes wait for a worker.
+                    room = 0 < self.chunk_bytes and (
+                        self.pool._c.queued_bytes + self.chunk_bytes
+                        <= _AHEAD_BYTES)
+                    k = min(k, max(0, self.workers - self.inflight) + room)
                 self.inflight += max(k, 0)
             if self.stopped or k <= 0:
                 if self.stopped or self.claimed == self.nchunks:
@@ -307,6 +322,10 @@ class _MapFeed:
                     raise
                 return True
             del items
+            if f is not None:
+                nbytes = self.pool._c.encoded_bytes(f._mg_task)
+                if nbytes > self.chunk_bytes:
+                    self.chunk_bytes = nbytes  # a hint: races are harmless
             self._publish(i, f)
             if f is None:
                 return False

@@ -186,3 +186,9 @@ def segfault_this_thread():
 
 def init_fail_long(n=400):
     raise ValueError("\u20ac" * n)
+
+
+def hold_then_len(path, s):
+    """Waits (up to 30 s) for path to exist, then returns len(s)."""
+    wait_for_file(path, 30)
+    return len(s)

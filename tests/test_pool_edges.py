@@ -402,3 +402,39 @@ def test_ctrl_c_during_start_up_interrupts_the_constructor():
     assert "Fatal Python error" not in err, err
     assert out.strip() == "interrupted", (out, err)
     assert proc.returncode == 0, err
+
+
+# ---- map's encoded window ----
+
+def _wait_busy(pool, n):
+    end = time.monotonic() + 30
+    while pool._c.busy < n and time.monotonic() < end:
+        time.sleep(0.005)
+    assert pool._c.busy == n
+
+
+def test_map_keeps_no_big_chunk_encoded_beyond_the_running_ones(tmp_path):
+    """Issue 7, memory: with chunks above the byte budget, map keeps one
+    encoded chunk per worker (the ones running), none waiting encoded."""
+    gate = str(tmp_path / "go")
+    big = ["x" * (2 << 20)] * 8
+    with multigil.Pool(2) as p:
+        it = p.map(h.hold_then_len, [gate] * 8, big, chunksize=1)
+        try:
+            _wait_busy(p, 2)
+            assert p._c.queued_bytes == 0
+        finally:
+            open(gate, "w").close()
+        assert list(it) == [2 << 20] * 8
+
+
+def test_map_keeps_small_chunks_queued_ahead(tmp_path):
+    gate = str(tmp_path / "go")
+    with multigil.Pool(2) as p:
+        it = p.map(h.hold_then_len, [gate] * 50, ["ab"] * 50, chunksize=1)
+        try:
+            _wait_busy(p, 2)
+            assert p._c.queued_bytes > 0     # a backlog: no worker waits
+        finally:
+            open(gate, "w").close()
+        assert list(it) == [2] * 50

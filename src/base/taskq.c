@@ -56,6 +56,7 @@ mg_taskq_init(mg_taskq *q)
         return MG_ESYS;
     }
     atomic_init(&q->nqueued, 0);
+    atomic_init(&q->queued_bytes, 0);
     atomic_init(&q->closed, 0);
     /* One spinning worker at most: more would only race for the task. */
     mg_spinner_init(&q->spin, 0, 1);
@@ -107,6 +108,7 @@ mg_taskq_push(mg_taskq *q, mg_task *t)
         }
         q->tail = t;
         queued = atomic_fetch_add(&q->nqueued, 1) + 1;
+        atomic_fetch_add(&q->queued_bytes, t->payload.len);
     }
     pthread_mutex_unlock(&q->mu);
     if (rc == MG_OK) {
@@ -135,6 +137,7 @@ taskq_take_locked(mg_taskq *q, int worker)
         }
         t->next = NULL;
         atomic_fetch_sub(&q->nqueued, 1);
+        atomic_fetch_sub(&q->queued_bytes, t->payload.len);
         return t;
     }
     return NULL;
@@ -190,6 +193,13 @@ mg_taskq_drain(mg_taskq *q)
     mg_task *all = q->head;
     q->head = q->tail = NULL;
     atomic_store(&q->nqueued, 0);
+    atomic_store(&q->queued_bytes, 0);
     pthread_mutex_unlock(&q->mu);
     return all;
+}
+
+size_t
+mg_taskq_queued_bytes(mg_taskq *q)
+{
+    return atomic_load(&q->queued_bytes);
 }

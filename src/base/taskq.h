@@ -26,6 +26,7 @@ typedef struct mg_task {
     mg_task_kind kind;
     int target;            /* worker index, or -1 for any worker */
     mg_buf payload;        /* owned; encoded in the submitting interpreter */
+    size_t encoded_bytes;  /* payload.len when queued; never changes */
     void *future;          /* PyObject* of the submitting interpreter, owned;
                               touched only with that interpreter's GIL */
 } mg_task;
@@ -35,6 +36,7 @@ typedef struct mg_taskq {
     mg_task *head;         /* under mu */
     mg_task *tail;         /* under mu */
     atomic_size_t nqueued; /* tasks in the list (read without mu) */
+    atomic_size_t queued_bytes; /* their encoded payloads, in bytes */
     atomic_int closed;     /* once 1, pops return NULL when nothing fits */
     mg_wait ready;         /* bumped by every push and by close; workers
                               wait on it */
@@ -60,6 +62,8 @@ mg_task *mg_taskq_pop(mg_taskq *q, int worker, int64_t spin_ns);
 /* Takes a task for worker without waiting, or NULL. */
 mg_task *mg_taskq_try_pop(mg_taskq *q, int worker);
 void mg_taskq_close(mg_taskq *q);
+/* Bytes of encoded payload waiting in the queue (not yet taken). */
+size_t mg_taskq_queued_bytes(mg_taskq *q);
 /* Detaches every queued task and returns them as a list linked by next. */
 mg_task *mg_taskq_drain(mg_taskq *q);
 

@@ -107,6 +107,7 @@ pool_enqueue(MgPoolObject *self, mg_task_kind kind, int target,
         raise_not_shareable(st, "the task");
         return NULL;
     }
+    t->encoded_bytes = t->payload.len;
     mg_task_incref(t); /* for the handle */
     PyObject *handle = PyCapsule_New(t, TASK_CAPSULE, task_capsule_free);
     if (handle == NULL) {
@@ -256,6 +257,21 @@ Pool_cancel(MgPoolObject *self, PyObject *handle)
         Py_RETURN_TRUE;
     }
     return PyBool_FromLong(atomic_load(&t->state) == MG_TASK_CANCELLED);
+}
+
+PyDoc_STRVAR(Pool_encoded_bytes_doc,
+"encoded_bytes($self, handle, /)\n--\n\n"
+"Size of the task's encoded payload when it was queued.");
+
+static PyObject *
+Pool_encoded_bytes(MgPoolObject *self, PyObject *handle)
+{
+    (void)self;
+    mg_task *t = task_from_handle(handle);
+    if (t == NULL) {
+        return NULL;
+    }
+    return PyLong_FromSize_t(t->encoded_bytes);
 }
 
 PyDoc_STRVAR(Pool_started_doc,
@@ -428,6 +444,13 @@ Pool_get_completed(MgPoolObject *self, void *closure)
 {
     (void)closure;
     return PyLong_FromUnsignedLong(mg_wait_seq(&self->pool->completed));
+}
+
+static PyObject *
+Pool_get_queued_bytes(MgPoolObject *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromSize_t(mg_taskq_queued_bytes(&self->pool->q));
 }
 
 static PyObject *
@@ -678,6 +701,8 @@ static PyMethodDef Pool_methods[] = {
      Pool_submit_to_doc},
     {"cancel", (PyCFunction)Pool_cancel, METH_O, Pool_cancel_doc},
     {"started", (PyCFunction)Pool_started, METH_O, Pool_started_doc},
+    {"encoded_bytes", (PyCFunction)Pool_encoded_bytes, METH_O,
+     Pool_encoded_bytes_doc},
     {"close", (PyCFunction)(void (*)(void))Pool_close, METH_FASTCALL,
      Pool_close_doc},
     {"join", (PyCFunction)(void (*)(void))Pool_join, METH_FASTCALL,
@@ -705,6 +730,8 @@ static PyGetSetDef Pool_getset[] = {
      PyDoc_STR("True once every worker is done with Python."), NULL},
     {"busy", (getter)Pool_get_busy, NULL,
      PyDoc_STR("How many workers are running a task now."), NULL},
+    {"queued_bytes", (getter)Pool_get_queued_bytes, NULL,
+     PyDoc_STR("Bytes of encoded tasks waiting for a worker."), NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
