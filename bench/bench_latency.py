@@ -28,8 +28,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import multigil  # noqa: E402
-from multigil import _bench  # noqa: E402
-from multigil._benchfns import noop  # noqa: E402
+from multigil.bench import pool as _bench  # noqa: E402
+from multigil.bench.work import noop  # noqa: E402
 
 KINDS = ("multigil", "threads")
 

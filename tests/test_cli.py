@@ -59,3 +59,17 @@ def test_info_reads_compat_cache(tmp_path, monkeypatch):
     assert cli._package_facts("pytest")["own_gil_subinterpreter"] == \
         "no (why not)"
     assert cli._package_facts("no_such_package_here") == {"installed": False}
+
+
+def test_bench_scripts_import():
+    """Every script under bench/ at least imports (a renamed module broke
+    one once)."""
+    import glob
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for path in sorted(glob.glob(os.path.join(root, "bench", "*.py"))):
+        r = subprocess.run([sys.executable, path, "--help"],
+                           capture_output=True, text=True, timeout=120,
+                           cwd=root)
+        assert r.returncode == 0, (path, r.stderr)
