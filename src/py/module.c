@@ -7,6 +7,7 @@
  */
 #include "core.h"
 #include "block.h"
+#include "csvread.h"
 #include "kernels.h"
 #include "sharedarray.h"
 
@@ -84,6 +85,12 @@ core_exec(PyObject *mod)
         return -1;
     }
     if (mg_kernels_module_add(mod, st) < 0) {
+        return -1;
+    }
+    if (mg_csv_module_add(mod, st) < 0) {
+        return -1;
+    }
+    if (mg_table_arrow_module_add(mod, st) < 0) {
         return -1;
     }
     if (mg_sharedtest_module_add(mod, st) < 0) {
