@@ -316,9 +316,9 @@ def read_csv(source, *, pool=None, delimiter=",", quotechar='"',
                        comment)
     sources = _load(source, encoding)
     reader = _Reader(dialect, None)
-    segs, names, nfields = [], None, None
+    segs, given, names, nfields = [], names, None, None
     for src in sources:
-        found, nf, pos = _header(reader, src, skip_rows, header, names)
+        found, nf, pos = _header(reader, src, skip_rows, header, given)
         if nfields is None:
             names, nfields = found, nf
         elif nf != nfields or (header is not None and found != names):
