@@ -284,3 +284,21 @@ def test_bad_options():
         mg.read_csv("a\n1\n")  # a str is a path, never CSV text
     with pytest.raises(TypeError):
         mg.read_csv(io.StringIO("a\n1\n"))  # text files are refused
+
+
+# ---- regressions found by tests/fuzz/fuzz_csv.c ----
+
+def test_error_after_skipped_row_names_the_right_line():
+    """A cell error's row is found again by index; rows skipped before it
+    (on_bad_lines='skip') must not shift it (fuzz: regress_skipped_row_pos)."""
+    data = b"a\n13\nb2,,\n4\xff\n"
+    for chunk in (1, 3, 100):
+        e = _err(data, on_bad_lines="skip", chunk_size=chunk)
+        assert e.line == 4, chunk
+
+
+def test_utf8_character_cut_between_cells_is_invalid():
+    """Each cell must be valid UTF-8 on its own, even when the bytes of
+    two cells together are (fuzz: regress_utf8_cut_between_cells)."""
+    e = _err(b"a\n\xc3\n\xa9\n")
+    assert (e.line, e.column) == (2, 1)

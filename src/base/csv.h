@@ -117,6 +117,7 @@ typedef struct mg_csv_chunk {
     size_t nskipped;       /* bad rows skipped (MG_CSV_BAD_SKIP) */
     size_t first_skipped;  /* position of the first one */
     size_t stop;           /* where tokenizing stopped */
+    size_t last_row;       /* start of the last row kept */
     mg_csv_error err;
 } mg_csv_chunk;
 

@@ -389,6 +389,24 @@ first_bad_utf8_row(const mg_csv_piece *p)
     return SIZE_MAX;
 }
 
+/* 1 if every cell is valid UTF-8: the whole text is, and no cell starts
+ * on a continuation byte (a character cut between two cells). */
+static int
+pieces_utf8_ok(const mg_csv_piece *p)
+{
+    if (!mg_csv_utf8_ok(p->data, p->len)) {
+        return 0;
+    }
+    const unsigned char *d = (const unsigned char *)p->data;
+    for (size_t r = 1; r < p->n; r++) {
+        size_t o = (size_t)p->offs[r];
+        if (o < p->len && (d[o] & 0xC0) == 0x80) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 void
 mg_csv_classify(const mg_csv_piece *p, const mg_csv_values *v,
                 unsigned want, mg_csv_class *out)
@@ -415,8 +433,7 @@ mg_csv_classify(const mg_csv_piece *p, const mg_csv_values *v,
             }
         }
     }
-    out->bad_utf8_row = mg_csv_utf8_ok(p->data, p->len) ? SIZE_MAX
-                                                        : first_bad_utf8_row(p);
+    out->bad_utf8_row = pieces_utf8_ok(p) ? SIZE_MAX : first_bad_utf8_row(p);
 }
 
 mg_csv_type

@@ -210,8 +210,14 @@ piece_init(mg_csv_piece *p)
 {
     memset(p, 0, sizeof(*p));
     p->ncap = 64;
+    p->cap = 64; /* never NULL: cells are data + offset even when empty */
     p->offs = MG_RAW_MALLOC(p->ncap * sizeof(int64_t));
-    if (p->offs == NULL) {
+    p->data = MG_RAW_MALLOC(p->cap);
+    if (p->offs == NULL || p->data == NULL) {
+        MG_RAW_FREE(p->offs);
+        MG_RAW_FREE(p->data);
+        p->offs = NULL;
+        p->data = NULL;
         return -1;
     }
     p->offs[0] = 0;
@@ -608,6 +614,7 @@ tokenize_rows(const mg_csv_tokopts *o, const row_scanner *sc,
             }
         }
         else {
+            out->last_row = pos;
             out->nrows++;
         }
         pos = next;
@@ -660,10 +667,11 @@ mg_csv_row_pos(const mg_csv_tokopts *o, const char *buf,
     size_t ck = k / MG_CSV_CHECKPOINT;
     size_t from = ck < c->ncheck ? c->checkpoints[ck] : start;
     mg_csv_tokopts sub = *o;
-    sub.max_rows = k - (ck < c->ncheck ? ck * MG_CSV_CHECKPOINT : 0);
+    /* Row k is the last of k + 1 rows kept (skipped rows between). */
+    sub.max_rows = k + 1 - (ck < c->ncheck ? ck * MG_CSV_CHECKPOINT : 0);
     mg_csv_chunk tmp;
     (void)mg_csv_tokenize(&sub, buf, from, end, &tmp);
-    size_t pos = skip_blank(o->dialect, buf, tmp.stop, end);
+    size_t pos = tmp.nrows ? tmp.last_row : from;
     mg_csv_chunk_free(&tmp);
     return pos;
 }
