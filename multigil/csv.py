@@ -337,7 +337,10 @@ def read_csv(source, *, pool=None, delimiter=",", quotechar='"',
     nthreads = _nthreads(pool, workers)
     total = sum(e - s for _, s, e in segs)
     if chunk_size is None:
-        chunk_size = max(_MIN_CHUNK, -(-total // (nthreads * 4)))
+        # One thread: one chunk per file (no scan pass); more: a few
+        # chunks per thread so that uneven chunks even out.
+        chunk_size = max(total, 1) if nthreads == 1 else \
+            max(_MIN_CHUNK, -(-total // (nthreads * 4)))
     res = _core._csv_read(
         segs, dialect, nfields, keep, forced,
         _bytes_list(null_values, "null_values"),

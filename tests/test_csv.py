@@ -130,6 +130,20 @@ def test_int_widens_to_float_in_a_later_chunk():
     assert vals[:3] == [0.0, 1.0, 2.0] and vals[-1] == 1.25
 
 
+@pytest.mark.parametrize("chunk", [1, 4, 1000])
+def test_int_widens_to_float_with_nulls_in_one_chunk(chunk):
+    """The values parsed while classifying (int64 first, converted to
+    float64 in place when a float shows up) keep nulls as nulls/NaN."""
+    t = mg.read_csv(b"x,y\n1,5\n,6\n3,\n2.5,7.5\n", chunk_size=chunk,
+                    workers=2)
+    assert t.schema == {"x": "float64", "y": "float64"}
+    assert t.to_pydict() == {"x": [1.0, None, 3.0, 2.5],
+                             "y": [5.0, 6.0, None, 7.5]}
+    assert math.isnan(t["x"].values[1]) and math.isnan(t["y"].values[2])
+    t = mg.read_csv(b"x\n1\n2\n", dtypes={"x": "f8"})
+    assert t["x"].to_pylist() == [1.0, 2.0]
+
+
 def test_int64_overflow_becomes_float_not_wrapped():
     t = mg.read_csv(b"x\n9223372036854775807\n9223372036854775808\n")
     assert t.schema["x"] == "float64"

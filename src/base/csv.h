@@ -51,6 +51,11 @@ enum {
 /* The transition table of a dialect: next = t[state][byte]. */
 typedef struct mg_csv_dfa {
     uint8_t next[MG_CSV_NSTATES][256];
+    /* 1 for bytes that may change a state other than by the move that
+     * every ordinary byte makes (delimiter, quote, CR, LF, escape,
+     * comment); a run of ordinary bytes acts like its first byte. */
+    uint8_t special[256];
+    unsigned char ordinary; /* one ordinary byte */
 } mg_csv_dfa;
 
 void mg_csv_dfa_init(mg_csv_dfa *t, const mg_csv_dialect *d);
@@ -186,10 +191,18 @@ typedef struct mg_csv_class {
     size_t nulls;
     size_t first_bad[MG_CSV_NTYPES];
     size_t bad_utf8_row; /* SIZE_MAX when the text is valid UTF-8 */
+    /* The cells' values as parsed while classifying (n items; raw
+     * malloc, mg_csv_class_free), of spec_type INT or FLOAT, or NULL. */
+    union mg_csv_num {
+        int64_t i;
+        double f;
+    } *spec;
+    int spec_type;
 } mg_csv_class;
 
 void mg_csv_classify(const mg_csv_piece *p, const mg_csv_values *v,
                      unsigned want, mg_csv_class *out);
+void mg_csv_class_free(mg_csv_class *c);
 /* The type of a column from the AND of its pieces' masks and whether any
  * cell was non-null: int, else float, bool, date, timestamp, else string. */
 mg_csv_type mg_csv_unify(unsigned mask, int any_value);
@@ -215,7 +228,8 @@ typedef struct mg_csv_out {
  * fit; a null cell gets validity 0 and value 0 / NaN). Validity bytes at
  * the piece's edges are shared with neighbours: set with atomic OR. */
 void mg_csv_convert(const mg_csv_piece *p, const mg_csv_values *v,
-                    mg_csv_type t, const mg_csv_out *out);
+                    const mg_csv_class *c, mg_csv_type t,
+                    const mg_csv_out *out);
 
 /* Parsers of one cell; 1 and the value on success, else 0. */
 int mg_csv_parse_int(const char *s, size_t n, int64_t *out);

@@ -40,6 +40,9 @@ task_scan(void *ctx, size_t i)
 {
     run *r = ctx;
     chunk *c = &r->ch[i];
+    if (i + 1 == r->nch || r->ch[i + 1].seg != c->seg) {
+        return; /* the state after a segment's last chunk is not needed */
+    }
     const mg_csv_segment *s = &r->j->segs[c->seg];
     mg_csv_scan(&r->dfa, s->buf + c->b, c->e - c->b, c->trans);
 }
@@ -85,7 +88,9 @@ task_convert(void *ctx, size_t i)
         else {
             o.values = col->values->data;
         }
-        mg_csv_convert(&c->tok.pieces[k], &r->j->values, r->types[k], &o);
+        mg_csv_convert(&c->tok.pieces[k], &r->j->values, &c->cls[k],
+                       r->types[k], &o);
+        mg_csv_class_free(&c->cls[k]);
     }
 }
 
@@ -321,6 +326,9 @@ run_free(run *r)
 {
     for (size_t i = 0; i < r->nch; i++) {
         mg_csv_chunk_free(&r->ch[i].tok);
+        for (size_t k = 0; r->ch[i].cls != NULL && k < r->j->ncols; k++) {
+            mg_csv_class_free(&r->ch[i].cls[k]);
+        }
         MG_RAW_FREE(r->ch[i].cls);
         MG_RAW_FREE(r->ch[i].byte0);
     }

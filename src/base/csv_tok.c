@@ -110,6 +110,44 @@ mg_csv_dfa_init(mg_csv_dfa *t, const mg_csv_dialect *d)
             t->next[s][c] = (uint8_t)state_next(d, s, c);
         }
     }
+    memset(t->special, 0, sizeof(t->special));
+    t->special[d->delim] = t->special['\n'] = t->special['\r'] = 1;
+    if (d->has_quote) {
+        t->special[d->quote] = 1;
+    }
+    if (d->has_escape) {
+        t->special[d->escape] = 1;
+    }
+    if (d->has_comment) {
+        t->special[d->comment] = 1;
+    }
+    unsigned c = 'a';
+    while (t->special[c]) {
+        c++;
+    }
+    t->ordinary = (unsigned char)c;
+}
+
+/* Merges slots that reached the same state; returns the new count. */
+static int
+merge_slots(uint8_t *cur, int nslots, int *slot_of)
+{
+    int remap[MG_CSV_NSTATES];
+    int n = 0;
+    for (int k = 0; k < nslots; k++) {
+        int j = 0;
+        while (j < n && cur[j] != cur[k]) {
+            j++;
+        }
+        if (j == n) {
+            cur[n++] = cur[k];
+        }
+        remap[k] = j;
+    }
+    for (int s = 0; s < MG_CSV_NSTATES; s++) {
+        slot_of[s] = remap[slot_of[s]];
+    }
+    return n;
 }
 
 void
@@ -117,7 +155,9 @@ mg_csv_scan(const mg_csv_dfa *t, const char *buf, size_t len,
             uint8_t out[MG_CSV_NSTATES])
 {
     /* Trajectories that meet stay together: run the distinct ones only
-     * (after a line or two there are usually two: in and out of quotes). */
+     * (after a line or two there are usually two: in and out of quotes).
+     * A run of ordinary bytes moves every state like its first byte, so
+     * only the special bytes and the first byte of each run are stepped. */
     uint8_t cur[MG_CSV_NSTATES];
     int slot_of[MG_CSV_NSTATES];
     int nslots = MG_CSV_NSTATES;
@@ -126,35 +166,26 @@ mg_csv_scan(const mg_csv_dfa *t, const char *buf, size_t len,
         slot_of[s] = s;
     }
     const unsigned char *p = (const unsigned char *)buf;
-    size_t i = 0;
+    size_t i = 0, steps = 0;
     while (i < len) {
-        size_t stop = len - i > 256 ? i + 256 : len;
-        for (; i < stop; i++) {
-            unsigned c = p[i];
+        unsigned c = p[i];
+        if (!t->special[c]) {
             for (int k = 0; k < nslots; k++) {
-                cur[k] = t->next[cur[k]][c];
+                cur[k] = t->next[cur[k]][t->ordinary];
             }
-        }
-        if (nslots == 1) {
+            i++;
+            while (i < len && !t->special[p[i]]) {
+                i++;
+            }
             continue;
         }
-        /* Merge equal slots. */
-        int remap[MG_CSV_NSTATES];
-        int n = 0;
         for (int k = 0; k < nslots; k++) {
-            int j = 0;
-            while (j < n && cur[j] != cur[k]) {
-                j++;
-            }
-            if (j == n) {
-                cur[n++] = cur[k];
-            }
-            remap[k] = j;
+            cur[k] = t->next[cur[k]][c];
         }
-        for (int s = 0; s < MG_CSV_NSTATES; s++) {
-            slot_of[s] = remap[slot_of[s]];
+        i++;
+        if (nslots > 1 && ++steps % 64 == 0) {
+            nslots = merge_slots(cur, nslots, slot_of);
         }
-        nslots = n;
     }
     for (int s = 0; s < MG_CSV_NSTATES; s++) {
         out[s] = cur[slot_of[s]];
@@ -259,6 +290,21 @@ piece_append(mg_csv_piece *p, const char *s, size_t n)
     }
     p->len += n;
     return 0;
+}
+
+/* piece_append of buf[s, e) for the common short cell: with 16 bytes of
+ * room on both sides it copies a constant 16 (inlined, no call). */
+static inline int
+piece_append_short(mg_csv_piece *p, const char *buf, size_t s, size_t e,
+                   size_t end)
+{
+    size_t n = e - s;
+    if (n <= 16 && end - s >= 16 && p->cap - p->len >= 16) {
+        memcpy(p->data + p->len, buf + s, 16);
+        p->len += n;
+        return 0;
+    }
+    return piece_append(p, buf + s, n);
 }
 
 static inline int
@@ -430,7 +476,7 @@ parse_row(const row_scanner *sc, const row_sink *sink, const char *buf,
             while (pos < end && !sc->stop_unq[(unsigned char)buf[pos]]) {
                 pos++;
             }
-            if (piece_append(p, buf + s, pos - s) < 0) {
+            if (piece_append_short(p, buf, s, pos, end) < 0) {
                 goto fail_nomem;
             }
             if (pos < end && d->has_escape
