@@ -11,7 +11,7 @@ import math
 import os
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import multigil as mg
@@ -53,6 +53,9 @@ def tables(draw):
 @given(tables(), st.integers(1, 5), st.integers(1, 40))
 def test_written_files_match_csv_module(text, workers, chunk):
     expected = csv_rows(text)
+    # Before 3.13 csv.writer leaves a lone CR unquoted when the line
+    # terminator is LF, so the file it wrote may be ragged: not a table.
+    assume(len({len(r) for r in expected}) <= 1)
     got = mg_rows(text.encode(), workers=workers, chunk_size=chunk)
     assert got == expected
 
