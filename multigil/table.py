@@ -145,8 +145,14 @@ class Column:
         return [self._item(i, raw, None) for i in range(self.length)]
 
     def _arrow_spec(self, name):
+        # A slice's null count is not known without a pass over its bits:
+        # Arrow's -1 ("unknown") lets the consumer count if it cares.
+        known = self._validity is None or (
+            self._nulls is not None and self.offset == 0
+            and self.length == len(self._values) - (self.type == "string"))
+        nulls = self.null_count if known else -1
         return (name, _ARROW_FORMAT[self.type], self.length, self.offset,
-                self.null_count, self._validity, self._values, self._data)
+                nulls, self._validity, self._values, self._data)
 
 
 class Table:

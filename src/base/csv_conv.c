@@ -285,7 +285,14 @@ int
 mg_csv_in_set(const mg_csv_strset *set, const char *s, size_t n)
 {
     for (size_t i = 0; i < set->n; i++) {
-        if (set->len[i] == n && memcmp(set->s[i], s, n) == 0) {
+        if (set->len[i] != n) {
+            continue;
+        }
+        size_t k = 0;
+        while (k < n && set->s[i][k] == s[k]) {
+            k++;
+        }
+        if (k == n) {
             return 1;
         }
     }
