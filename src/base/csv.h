@@ -84,7 +84,16 @@ typedef struct mg_csv_piece {
     size_t len, cap;
     int64_t *offs;
     size_t n, ncap;
+    int data_mapped, offs_mapped; /* mg_csv_mem_alloc's flags */
 } mg_csv_piece;
+
+/* Scratch memory (csv_mem.c): large buffers are reserved with mmap and
+ * huge pages, small ones malloc'd; *mapped says which, for grow / free. */
+void *mg_csv_mem_alloc(size_t n, int *mapped);
+void *mg_csv_mem_grow(void *p, size_t old, size_t n, int *mapped);
+void mg_csv_mem_free(void *p, size_t n, int mapped);
+/* Asks for huge pages over a large mapping made elsewhere (a block). */
+void mg_csv_mem_advise(void *p, size_t n);
 
 /* Error codes of the reader, with the position they refer to. */
 typedef enum mg_csv_code {
@@ -198,6 +207,8 @@ typedef struct mg_csv_class {
         double f;
     } *spec;
     int spec_type;
+    int spec_mapped;
+    size_t spec_bytes;
 } mg_csv_class;
 
 void mg_csv_classify(const mg_csv_piece *p, const mg_csv_values *v,

@@ -509,7 +509,8 @@ mg_csv_classify(const mg_csv_piece *p, const mg_csv_values *v,
     int sp = (out->mask & (1u << MG_CSV_INT)) ? MG_CSV_INT
              : (out->mask & (1u << MG_CSV_FLOAT)) ? MG_CSV_FLOAT : -1;
     if (sp >= 0 && p->n) {
-        out->spec = MG_RAW_MALLOC(p->n * sizeof(*out->spec));
+        out->spec_bytes = p->n * sizeof(*out->spec);
+        out->spec = mg_csv_mem_alloc(out->spec_bytes, &out->spec_mapped);
         out->spec_type = out->spec != NULL ? sp : -1;
     }
     for (size_t r = 0; r < p->n; r++) {
@@ -529,8 +530,7 @@ mg_csv_classify(const mg_csv_piece *p, const mg_csv_values *v,
             classify_cell(p, v, out, r, s, n);
         }
         if (out->spec_type < 0 && out->spec != NULL) {
-            MG_RAW_FREE(out->spec);
-            out->spec = NULL;
+            mg_csv_class_free(out);
         }
     }
     out->bad_utf8_row = pieces_utf8_ok(p) ? SIZE_MAX : first_bad_utf8_row(p);
@@ -539,7 +539,7 @@ mg_csv_classify(const mg_csv_piece *p, const mg_csv_values *v,
 void
 mg_csv_class_free(mg_csv_class *c)
 {
-    MG_RAW_FREE(c->spec);
+    mg_csv_mem_free(c->spec, c->spec_bytes, c->spec_mapped);
     c->spec = NULL;
     c->spec_type = -1;
 }

@@ -280,6 +280,17 @@ type_size(mg_csv_type t)
     }
 }
 
+/* A zeroed block for an output buffer, with huge pages when large. */
+static mg_block *
+out_block(size_t n)
+{
+    mg_block *b = mg_block_new(n);
+    if (b != NULL && b->mapped) {
+        mg_csv_mem_advise(b->data, b->mapped);
+    }
+    return b;
+}
+
 static int
 alloc_outputs(run *r, const mg_csv_type *types)
 {
@@ -298,21 +309,21 @@ alloc_outputs(run *r, const mg_csv_type *types)
             bytes += (int64_t)r->ch[i].tok.pieces[k].len;
         }
         if (types[k] == MG_CSV_STR) {
-            col->values = mg_block_new((j->nrows + 1) * sizeof(int64_t));
-            col->bytes = mg_block_new((size_t)bytes);
+            col->values = out_block((j->nrows + 1) * sizeof(int64_t));
+            col->bytes = out_block((size_t)bytes);
             if (col->values == NULL || col->bytes == NULL) {
                 return -1;
             }
             ((int64_t *)col->values->data)[j->nrows] = bytes;
         }
         else {
-            col->values = mg_block_new(j->nrows * type_size(types[k]));
+            col->values = out_block(j->nrows * type_size(types[k]));
             if (col->values == NULL) {
                 return -1;
             }
         }
         if (col->nulls) {
-            col->validity = mg_block_new((j->nrows + 7) / 8);
+            col->validity = out_block((j->nrows + 7) / 8);
             if (col->validity == NULL) {
                 return -1;
             }

@@ -239,30 +239,34 @@ mg_csv_line_of(const char *buf, size_t pos)
 
 /* ---- pieces ---- */
 
+/* A piece with room for cap bytes and ncap - 1 cells (at least 64). */
 static int
-piece_init(mg_csv_piece *p)
+piece_init_cap(mg_csv_piece *p, size_t cap, size_t ncap)
 {
     memset(p, 0, sizeof(*p));
-    p->ncap = 64;
-    p->cap = 64; /* never NULL: cells are data + offset even when empty */
-    p->offs = MG_RAW_MALLOC(p->ncap * sizeof(int64_t));
-    p->data = MG_RAW_MALLOC(p->cap);
+    p->ncap = ncap > 64 ? ncap : 64;
+    p->cap = cap > 64 ? cap : 64; /* never NULL: cells are data + offset */
+    p->offs = mg_csv_mem_alloc(p->ncap * sizeof(int64_t), &p->offs_mapped);
+    p->data = mg_csv_mem_alloc(p->cap, &p->data_mapped);
     if (p->offs == NULL || p->data == NULL) {
-        MG_RAW_FREE(p->offs);
-        MG_RAW_FREE(p->data);
-        p->offs = NULL;
-        p->data = NULL;
+        mg_csv_piece_free(p);
         return -1;
     }
     p->offs[0] = 0;
     return 0;
 }
 
+static int
+piece_init(mg_csv_piece *p)
+{
+    return piece_init_cap(p, 64, 64);
+}
+
 void
 mg_csv_piece_free(mg_csv_piece *p)
 {
-    MG_RAW_FREE(p->data);
-    MG_RAW_FREE(p->offs);
+    mg_csv_mem_free(p->data, p->cap, p->data_mapped);
+    mg_csv_mem_free(p->offs, p->ncap * sizeof(int64_t), p->offs_mapped);
     memset(p, 0, sizeof(*p));
 }
 
@@ -273,7 +277,7 @@ piece_grow_bytes(mg_csv_piece *p, size_t extra)
     while (cap - p->len < extra) {
         cap *= 2;
     }
-    char *d = MG_RAW_REALLOC(p->data, cap);
+    char *d = mg_csv_mem_grow(p->data, p->cap, cap, &p->data_mapped);
     if (d == NULL) {
         return -1;
     }
@@ -315,7 +319,8 @@ piece_end_cell(mg_csv_piece *p)
 {
     if (p->n + 2 > p->ncap) {
         size_t cap = p->ncap * 2;
-        int64_t *o = MG_RAW_REALLOC(p->offs, cap * sizeof(int64_t));
+        int64_t *o = mg_csv_mem_grow(p->offs, p->ncap * sizeof(int64_t),
+                                     cap * sizeof(int64_t), &p->offs_mapped);
         if (o == NULL) {
             return -1;
         }
@@ -718,8 +723,13 @@ mg_csv_tokenize(const mg_csv_tokopts *o, const char *buf, size_t start,
         return chunk_fail(out, MG_CSV_ENOMEM, start);
     }
     mg_csv_code rc = MG_CSV_OK;
+    /* Reserve the worst case, so that the pieces never move: a column
+     * holds at most the range's bytes (+16: the short-copy slack), and a
+     * kept row has at least nfields bytes. Only touched pages count. */
+    size_t span = end - start;
+    size_t rows = span / (o->nfields ? o->nfields : 1) + 2;
     for (size_t i = 0; i < o->ncols; i++) {
-        if (piece_init(&out->pieces[i]) < 0) {
+        if (piece_init_cap(&out->pieces[i], span + 16, rows + 1) < 0) {
             rc = chunk_fail(out, MG_CSV_ENOMEM, start);
         }
     }
