@@ -212,8 +212,10 @@ def _header(reader, src, skip_rows, header, names):
         return (list(names) if names is not None else None,
                 len(fields), pos)
     fields, pos = reader.row(src, pos)
+    if names is not None:  # the given names replace the header row
+        return list(names), len(fields), pos
     found = [_decode_name(b, src, i) for i, b in enumerate(fields)]
-    return (list(names) if names is not None else found), len(found), pos
+    return found, len(found), pos
 
 
 def _unique(names):

@@ -319,3 +319,19 @@ def test_utf8_character_cut_between_cells_is_invalid():
     two cells together are (fuzz: regress_utf8_cut_between_cells)."""
     e = _err(b"a\n\xc3\n\xa9\n")
     assert (e.line, e.column) == (2, 1)
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 1000])
+def test_negative_zero_int_widened_to_float_keeps_its_sign(chunk):
+    """An int column widened to float converts the parsed int64, which
+    has no -0: "-0" must still become -0.0 like float("-0") (fuzz:
+    regress_negative_zero_int_widened)."""
+    t = mg.read_csv(b"x\n-0\n1.5\n-0\n", chunk_size=chunk, workers=2)
+    vals = t["x"].to_pylist()
+    assert vals == [0.0, 1.5, 0.0]
+    assert [math.copysign(1, v) for v in vals] == [-1, 1, -1]
+
+
+def test_given_names_replace_a_header_that_is_not_utf8():
+    t = mg.read_csv(b"\xff,b\n1,2\n", names=["x", "y"])
+    assert t.to_pydict() == {"x": [1], "y": [2]}

@@ -414,6 +414,18 @@ pieces_utf8_ok(const mg_csv_piece *p)
     return 1;
 }
 
+/* An int cell as float64: (double)x rounds like parsing the text would,
+ * except that "-0" is -0.0. */
+static double
+int_as_float(int64_t x, const char *s, size_t n)
+{
+    double d = (double)x;
+    if (x == 0) {
+        (void)mg_csv_parse_float(s, n, &d);
+    }
+    return d;
+}
+
 /* The values parsed while classifying, kept for the conversion: int64
  * while the INT bit lives, then (converted in place) float64 while FLOAT
  * does; a null cell holds 0 / NaN. */
@@ -424,9 +436,8 @@ spec_to_float(const mg_csv_piece *p, const mg_csv_values *v,
     for (size_t r = 0; r < upto; r++) {
         const char *s = p->data + p->offs[r];
         size_t n = (size_t)(p->offs[r + 1] - p->offs[r]);
-        double d = mg_csv_in_set(&v->nulls, s, n) ? NAN
-                                                  : (double)out->spec[r].i;
-        out->spec[r].f = d;
+        out->spec[r].f = mg_csv_in_set(&v->nulls, s, n)
+                             ? NAN : int_as_float(out->spec[r].i, s, n);
     }
     out->spec_type = MG_CSV_FLOAT;
 }
@@ -602,7 +613,8 @@ convert_spec(const mg_csv_piece *p, const mg_csv_class *c, mg_csv_type t,
     if (t == MG_CSV_FLOAT && c->spec_type == MG_CSV_INT && c->nulls == 0) {
         double *dst = (double *)o->values + o->row0;
         for (size_t r = 0; r < p->n; r++) {
-            dst[r] = (double)c->spec[r].i;
+            dst[r] = int_as_float(c->spec[r].i, p->data + p->offs[r],
+                                  (size_t)(p->offs[r + 1] - p->offs[r]));
         }
         return 1;
     }
