@@ -2,7 +2,8 @@
  *
  * Owns: buffers of 1 MiB or more come from mmap (reserved, not committed:
  * MAP_NORESERVE, so a piece may reserve its worst case and touch only what
- * it fills) with transparent huge pages requested, and grow with mremap;
+ * it fills), with transparent huge pages requested from 16 MiB, and grow
+ * with mremap;
  * smaller ones are plain malloc. Faulting 4 KiB pages one by one was a
  * third of the read's time. No locks, no global state; any thread.
  */
@@ -13,12 +14,17 @@
 #include <sys/mman.h>
 
 #define BIG ((size_t)1 << 20)
+/* Huge pages only from here: a touched huge page is 2 MiB of RSS, which
+ * the tail of every smaller buffer would mostly waste. */
+#define HUGE ((size_t)16 << 20)
 
 static void
 advise(void *p, size_t n)
 {
 #ifdef MADV_HUGEPAGE
-    (void)madvise(p, n, MADV_HUGEPAGE);
+    if (n >= HUGE) {
+        (void)madvise(p, n, MADV_HUGEPAGE);
+    }
 #else
     (void)p;
     (void)n;
@@ -28,9 +34,7 @@ advise(void *p, size_t n)
 void
 mg_csv_mem_advise(void *p, size_t n)
 {
-    if (n >= BIG) {
-        advise(p, n);
-    }
+    advise(p, n);
 }
 
 void *
