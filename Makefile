@@ -124,7 +124,7 @@ PYLIBDIR   := $(shell $(PYTHON) -c 'import sysconfig as s; print(s.get_config_va
 PYLDVER    := $(shell $(PYTHON) -c 'import sysconfig as s; print(s.get_config_var("LDVERSION"))')
 FUZZ_OBJS  := $(SRCS:src/%.c=$(FUZZDIR)/%.o)
 
-.PHONY: fuzz fuzz-build fuzz-corpus fuzz-deps
+.PHONY: fuzz fuzz-build fuzz-corpus fuzz-deps fuzz-csv
 
 # clang and its libFuzzer runtime come from Debian.
 fuzz-deps:
@@ -149,6 +149,22 @@ fuzz: fuzz-build
 	  $(FUZZDIR)/fuzz_decode -max_total_time=$(FUZZ_TIME) \
 	  -max_len=4096 -rss_limit_mb=4096 -malloc_limit_mb=4096 -print_final_stats=1 \
 	  -artifact_prefix=$(FUZZDIR)/ $(FUZZDIR)/corpus tests/fuzz/corpus
+
+# `make fuzz-csv` fuzzes the pure-C CSV reader (src/base only, no Python):
+# one-chunk and tiny-chunk multi-thread reads must agree (tests/fuzz/
+# fuzz_csv.c), under ASan and UBSan. Seeds: tests/fuzz/csv_corpus.
+FUZZ_CSV_FLAGS := -std=gnu11 -Isrc/base -O1 -g -fno-omit-frame-pointer \
+                  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+
+$(FUZZDIR)/fuzz_csv: tests/fuzz/fuzz_csv.c $(BASE_SRCS) $(wildcard src/base/*.h) | fuzz-deps
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CSV_FLAGS) -o $@ tests/fuzz/fuzz_csv.c $(BASE_SRCS) -pthread -lm
+
+fuzz-csv: $(FUZZDIR)/fuzz_csv
+	@mkdir -p $(FUZZDIR)/csv_corpus
+	$(FUZZDIR)/fuzz_csv -max_total_time=$(FUZZ_TIME) -max_len=4096 \
+	  -print_final_stats=1 -artifact_prefix=$(FUZZDIR)/csv- \
+	  $(FUZZDIR)/csv_corpus tests/fuzz/csv_corpus
 
 fuzz-corpus: build
 	$(PYTHON) tests/fuzz/make_corpus.py tests/fuzz/corpus

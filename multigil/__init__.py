@@ -22,6 +22,10 @@ _LAZY = {
     "SharedArray": "multigil._core",
     "kernels": "multigil.kernels",
     "dumps": "multigil._core",
+    "read_csv": "multigil.csv",
+    "CSVError": "multigil.csv",
+    "Table": "multigil.table",
+    "Column": "multigil.table",
     "loads": "multigil._core",
 }
 

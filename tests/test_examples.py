@@ -16,7 +16,8 @@ def run_example(name, *args):
 
 
 @pytest.mark.parametrize("name,word", [("global_mean.py", "match"),
-                                       ("normalize.py", "verified")])
+                                       ("normalize.py", "verified"),
+                                       ("csv_groupby.py", "verified")])
 def test_example_runs_and_verifies(name, word):
     r = run_example(name, "--workers", "2")
     assert r.returncode == 0, r.stdout + r.stderr

@@ -12,39 +12,14 @@
  * Never: call the Python C API from a release callback.
  */
 #include "arrow.h"
+#include "arrow_abi.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 /* ---- C core (no Python API) ---- */
 
-/* The structs are the ABI that the Arrow C data interface specification
- * defines (https://arrow.apache.org/docs/format/CDataInterface.html). */
-
-struct ArrowSchema {
-    const char *format;
-    const char *name;
-    const char *metadata;
-    int64_t flags;
-    int64_t n_children;
-    struct ArrowSchema **children;
-    struct ArrowSchema *dictionary;
-    void (*release)(struct ArrowSchema *);
-    void *private_data;
-};
-
-struct ArrowArray {
-    int64_t length;
-    int64_t null_count;
-    int64_t offset;
-    int64_t n_buffers;
-    int64_t n_children;
-    const void **buffers;
-    struct ArrowArray **children;
-    struct ArrowArray *dictionary;
-    void (*release)(struct ArrowArray *);
-    void *private_data;
-};
+/* The structs are the ABI of arrow_abi.h. */
 
 /* Private data of an exported ArrowArray: raw C only, freed by release. */
 typedef struct arrow_private {

@@ -9,6 +9,7 @@
  */
 #include "core.h"
 #include "block.h"
+#include "csvread.h"
 #include "kernels.h"
 #include "sharedarray.h"
 
@@ -84,6 +85,8 @@ static const mg_concern concerns[] = {
     {mg_shared_module_add, mg_shared_state_traverse, mg_shared_state_clear},
     {mg_kernels_module_add, mg_kernels_state_traverse,
      mg_kernels_state_clear},
+    {mg_csv_module_add, NULL, NULL},
+    {mg_table_arrow_module_add, NULL, NULL},
     {mg_sharedtest_module_add, NULL, NULL},
     {mg_buildinfo_module_add, NULL, NULL},
 };

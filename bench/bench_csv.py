@@ -1,0 +1,240 @@
+"""bench_csv.py - read_csv against csv, pandas, pyarrow, polars and DuckDB.
+
+    python bench/bench_csv.py [--mb 100] [--files 8] [--repeat 3] [--dir D]
+
+Generates one file of about --mb MB (an int, a float, a short string, an
+often-empty int, and a text column with quoted commas and 1% quoted
+newlines) and the same rows in --files files, then times every reader at
+1 and 2 threads on both, warm page cache, best of --repeat, in MB/s of
+input. Each reader runs in its own subprocess (so thread settings that
+libraries read at import apply, and peak RSS is per reader). Readers that
+are not installed are listed as such. The machine is shared: numbers are
+noisy, compare within one run only.
+"""
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+
+WORDS = ["alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta"]
+
+
+def gen_rows(target_bytes, seed=1):
+    rnd = random.Random(seed)
+    size = 0
+    out = []
+    i = 0
+    while size < target_bytes:
+        text = " ".join(rnd.choice(WORDS) for _ in range(rnd.randint(2, 8)))
+        if rnd.random() < 0.3:
+            text = text.replace(" ", ", ", 1)
+        if rnd.random() < 0.01:
+            text = text.replace(" ", "\n", 1)
+        opt = "" if rnd.random() < 0.6 else str(rnd.randint(0, 10**6))
+        row = (f"{i},{rnd.uniform(-1e6, 1e6):.6f},{rnd.choice(WORDS)}{i % 97},"
+               f"{opt},\"{text}\"\n")
+        out.append(row)
+        size += len(row)
+        i += 1
+    return out
+
+
+def write_files(d, mb, nfiles):
+    header = "id,value,name,opt,text\n"
+    rows = gen_rows(mb * 1_000_000)
+    one = os.path.join(d, "one.csv")
+    with open(one, "w", newline="") as f:
+        f.write(header)
+        f.writelines(rows)
+    per = -(-len(rows) // nfiles)
+    many = []
+    for k in range(nfiles):
+        p = os.path.join(d, f"part{k:02d}.csv")
+        with open(p, "w", newline="") as f:
+            f.write(header)
+            f.writelines(rows[k * per:(k + 1) * per])
+        many.append(p)
+    return one, many
+
+
+# ---- readers: each runs in a child process (see child()) ----
+
+def r_csv(paths, threads):
+    import csv
+    cols = None
+    for p in paths:
+        with open(p, newline="") as f:
+            rd = csv.reader(f)
+            next(rd)
+            for row in rd:
+                if cols is None:
+                    cols = [[] for _ in row]
+                for c, v in zip(cols, row):
+                    c.append(v)
+    return len(cols[0])
+
+
+def _csv_columns(path):
+    import csv
+    cols = None
+    with open(path, newline="") as f:
+        rd = csv.reader(f)
+        next(rd)
+        for row in rd:
+            if cols is None:
+                cols = [[] for _ in row]
+            for c, v in zip(cols, row):
+                c.append(v)
+    return cols
+
+
+def r_csv_procs(paths, threads):
+    """csv.reader in a ProcessPoolExecutor, columns returned to the parent
+    (figure 3 of the issue); one task per file."""
+    from concurrent.futures import ProcessPoolExecutor
+    with ProcessPoolExecutor(threads) as ex:
+        parts = list(ex.map(_csv_columns, paths))
+    return sum(len(p[0]) for p in parts)
+
+
+def r_pandas(paths, threads):
+    import pandas as pd
+    dfs = [pd.read_csv(p, engine="c") for p in paths]
+    return sum(len(d) for d in dfs)
+
+
+def r_pyarrow(paths, threads):
+    import pyarrow as pa
+    from pyarrow import csv
+    pa.set_cpu_count(threads)
+    pa.set_io_thread_count(threads)
+    po = csv.ParseOptions(newlines_in_values=True)
+    ro = csv.ReadOptions(use_threads=threads > 1)
+    if len(paths) == 1:
+        return csv.read_csv(paths[0], read_options=ro, parse_options=po).num_rows
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(threads) as ex:
+        ts = list(ex.map(lambda p: csv.read_csv(p, read_options=ro,
+                                                parse_options=po), paths))
+    return pa.concat_tables(ts).num_rows
+
+
+def r_polars(paths, threads):
+    import polars as pl
+    if len(paths) == 1:
+        return pl.read_csv(paths[0]).height
+    return pl.concat([pl.scan_csv(p) for p in paths]).collect().height
+
+
+def r_duckdb(paths, threads):
+    import duckdb
+    con = duckdb.connect()
+    con.execute(f"SET threads={threads}")
+    lst = ", ".join(f"'{p}'" for p in paths)
+    return con.sql(f"SELECT * FROM read_csv([{lst}])").fetch_arrow_table().num_rows
+
+
+def r_multigil(paths, threads):
+    import multigil as mg
+    src = paths[0] if len(paths) == 1 else paths
+    return mg.read_csv(src, workers=threads).num_rows
+
+
+READERS = {"csv.reader": r_csv, "csv+procpool": r_csv_procs,
+           "pandas": r_pandas, "pyarrow": r_pyarrow,
+           "polars": r_polars, "duckdb": r_duckdb, "multigil": r_multigil}
+SINGLE_THREADED = {"csv.reader", "pandas"}
+
+
+def child(name, paths, threads, repeat):
+    import resource
+    fn = READERS[name]
+    best = None
+    rows = None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        rows = fn(paths, threads)
+        dt = time.perf_counter() - t0
+        best = dt if best is None else min(best, dt)
+    rss = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+           + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+    print(json.dumps({"best": best, "rows": rows, "rss_mb": rss}))
+
+
+def measure(name, paths, threads, repeat):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, POLARS_MAX_THREADS=str(threads),
+               OMP_NUM_THREADS=str(threads),
+               PYTHONPATH=os.pathsep.join(
+                   [root] + os.environ.get("PYTHONPATH", "").split(os.pathsep)))
+    cmd = [sys.executable, __file__, "--child", name, str(threads),
+           str(repeat), *paths]
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if p.returncode != 0:
+        last = (p.stderr.strip().splitlines() or ["?"])[-1]
+        return {"error": last[:80]}
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mb", type=int, default=100)
+    ap.add_argument("--files", type=int, default=8)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--dir", default=None)
+    ap.add_argument("--readers", default=",".join(READERS))
+    ap.add_argument("--child", nargs=argparse.REMAINDER)
+    a = ap.parse_args()
+    if a.child:
+        name, threads, repeat, *paths = a.child
+        return child(name, paths, int(threads), int(repeat))
+    d = a.dir or tempfile.mkdtemp(prefix="bench_csv_")
+    one, many = write_files(d, a.mb, a.files)
+    nbytes = os.path.getsize(one)
+    print(f"# {nbytes / 1e6:.0f} MB in 1 file and {a.files} files; best of "
+          f"{a.repeat}; MB/s of input (noisy: shared machine)")
+    configs = [("1 file", [one], 1), ("1 file", [one], 2),
+               (f"{a.files} files", many, 1), (f"{a.files} files", many, 2)]
+    results = {}
+    for name in a.readers.split(","):
+        for label, paths, threads in configs:
+            if threads > 1 and name in SINGLE_THREADED:
+                continue
+            r = measure(name, paths, threads, a.repeat)
+            results[(name, label, threads)] = r
+            shown = r.get("error") or (f"{nbytes / 1e6 / r['best']:7.0f} MB/s"
+                                       f"  rows={r['rows']}"
+                                       f"  peak RSS {r['rss_mb']:.0f} MB")
+            print(f"{name:11s} {label:8s} {threads}t  {shown}", flush=True)
+    print()
+    print("| reader | 1 file 1t | 1 file 2t | many 1t | many 2t |")
+    print("|---|---|---|---|---|")
+    for name in a.readers.split(","):
+        cells = []
+        for label, _, threads in configs:
+            r = results.get((name, label, threads))
+            if r is None:
+                cells.append("n/a")
+            elif "error" in r:
+                cells.append("missing")
+            else:
+                cells.append(f"{nbytes / 1e6 / r['best']:.0f}")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    print()
+    for label, _, threads in configs:
+        mine = results.get(("multigil", label, threads))
+        others = [(n, results.get((n, label, threads))) for n in READERS
+                  if n not in ("multigil", "csv.reader", "csv+procpool")]
+        others = [(n, r) for n, r in others if r and "best" in r]
+        if mine and "best" in mine and others:
+            n, best = min(others, key=lambda x: x[1]["best"])
+            print(f"{label} {threads}t: multigil / fastest other ({n}) = "
+                  f"{best['best'] / mine['best']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

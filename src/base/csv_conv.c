@@ -1,0 +1,695 @@
+/* csv_conv.c - CSV cell types (csv.h): the parsers of one cell (int64,
+ * float64, bool, ISO-8601 date and timestamp), the classification of a
+ * piece, the unification of types over pieces and the conversion of a
+ * piece into its slice of a typed column.
+ *
+ * Plain C, no locks, no global state. Floats round-trip exactly: a fast
+ * path for short decimals (a mantissa below 2^53 scaled by an exact power
+ * of ten, one correctly rounded IEEE operation), strtod on a NUL-ended
+ * copy for the rest. Never allocates per cell except that copy for a cell
+ * longer than 127 bytes. Conversion writes only its own rows; the validity
+ * bytes it shares with the neighbouring pieces are set with atomic OR.
+ */
+#include "csv.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- one cell ---- */
+
+int
+mg_csv_parse_int(const char *s, size_t n, int64_t *out)
+{
+    size_t i = 0;
+    int neg = 0;
+    if (n && (s[0] == '-' || s[0] == '+')) {
+        neg = s[0] == '-';
+        i = 1;
+    }
+    if (i == n || n - i > 19) {
+        return 0;
+    }
+    uint64_t v = 0;
+    for (; i < n; i++) {
+        unsigned d = (unsigned)(unsigned char)s[i] - '0';
+        if (d > 9) {
+            return 0;
+        }
+        v = v * 10 + d; /* 19 digits never overflow uint64 */
+    }
+    if (neg) {
+        if (v > (uint64_t)INT64_MAX + 1) {
+            return 0;
+        }
+        *out = v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v;
+    }
+    else {
+        if (v > (uint64_t)INT64_MAX) {
+            return 0;
+        }
+        *out = (int64_t)v;
+    }
+    return 1;
+}
+
+static int
+word_is(const char *s, size_t n, const char *w)
+{
+    size_t m = strlen(w);
+    if (n != m) {
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c >= 'A' && c <= 'Z') {
+            c = (char)(c - 'A' + 'a');
+        }
+        if (c != w[i]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static const double pow10_exact[23] = {
+    1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+};
+
+/* strtod of s[0, n) through a NUL-terminated copy; the grammar was
+ * checked, so only the rounding is left to it. */
+static int
+float_slow(const char *s, size_t n, double *out)
+{
+    char local[128];
+    char *buf = n < sizeof(local) ? local : MG_RAW_MALLOC(n + 1);
+    if (buf == NULL) {
+        return 0;
+    }
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    char *endp = NULL;
+    double v = strtod(buf, &endp);
+    int ok = endp == buf + n;
+    if (buf != local) {
+        MG_RAW_FREE(buf);
+    }
+    if (ok) {
+        *out = v;
+    }
+    return ok;
+}
+
+int
+mg_csv_parse_float(const char *s, size_t n, double *out)
+{
+    size_t i = 0;
+    int neg = 0;
+    if (n && (s[0] == '-' || s[0] == '+')) {
+        neg = s[0] == '-';
+        i = 1;
+    }
+    const char *w = s + i;
+    size_t wn = n - i;
+    if (word_is(w, wn, "inf") || word_is(w, wn, "infinity")) {
+        *out = neg ? -INFINITY : INFINITY;
+        return 1;
+    }
+    if (word_is(w, wn, "nan")) {
+        *out = neg ? -NAN : NAN;
+        return 1;
+    }
+    uint64_t mant = 0;
+    int sig = 0, digits = 0, exact = 1;
+    long e10 = 0;
+    for (; i < n && (unsigned)(s[i] - '0') <= 9; i++, digits++) {
+        if (sig < 19) {
+            mant = mant * 10 + (unsigned)(s[i] - '0');
+            sig += mant != 0;
+        }
+        else {
+            e10++;
+            exact &= s[i] == '0';
+        }
+    }
+    if (i < n && s[i] == '.') {
+        for (i++; i < n && (unsigned)(s[i] - '0') <= 9; i++, digits++) {
+            if (sig < 19) {
+                mant = mant * 10 + (unsigned)(s[i] - '0');
+                sig += mant != 0;
+                e10--;
+            }
+            else {
+                exact &= s[i] == '0';
+            }
+        }
+    }
+    if (digits == 0) {
+        return 0;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        int eneg = 0;
+        if (i < n && (s[i] == '-' || s[i] == '+')) {
+            eneg = s[i] == '-';
+            i++;
+        }
+        if (i == n) {
+            return 0;
+        }
+        long ev = 0;
+        for (; i < n && (unsigned)(s[i] - '0') <= 9; i++) {
+            if (ev < 100000) {
+                ev = ev * 10 + (s[i] - '0');
+            }
+        }
+        e10 += eneg ? -ev : ev;
+    }
+    if (i != n) {
+        return 0;
+    }
+    if (exact && mant <= (1ull << 53) && e10 >= -22 && e10 <= 22) {
+        double v = (double)mant;
+        v = e10 < 0 ? v / pow10_exact[-e10] : v * pow10_exact[e10];
+        *out = neg ? -v : v;
+        return 1;
+    }
+    return float_slow(s, n, out);
+}
+
+static int
+two_digits(const char *s, int *v)
+{
+    unsigned a = (unsigned)(s[0] - '0'), b = (unsigned)(s[1] - '0');
+    if (a > 9 || b > 9) {
+        return 0;
+    }
+    *v = (int)(a * 10 + b);
+    return 1;
+}
+
+/* Days from 1970-01-01 to y-m-d of the proleptic Gregorian calendar. */
+static int64_t
+days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static int
+parse_ymd(const char *s, size_t n, int64_t *days)
+{
+    int c, yy, m, d;
+    if (n < 10 || s[4] != '-' || s[7] != '-' || !two_digits(s, &c)
+        || !two_digits(s + 2, &yy) || !two_digits(s + 5, &m)
+        || !two_digits(s + 8, &d)) {
+        return 0;
+    }
+    int y = c * 100 + yy;
+    static const int mdays[12] = {31, 29, 31, 30, 31, 30,
+                                  31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (m < 1 || m > 12 || d < 1 || d > mdays[m - 1]
+        || (m == 2 && d == 29 && !leap)) {
+        return 0;
+    }
+    *days = days_from_civil(y, m, d);
+    return 1;
+}
+
+int
+mg_csv_parse_date(const char *s, size_t n, int32_t *out)
+{
+    int64_t days;
+    if (n != 10 || !parse_ymd(s, n, &days)) {
+        return 0;
+    }
+    *out = (int32_t)days;
+    return 1;
+}
+
+int
+mg_csv_parse_ts(const char *s, size_t n, int64_t *out)
+{
+    int64_t days;
+    int hh = 0, mm = 0, ss = 0;
+    int64_t us = 0;
+    if (!parse_ymd(s, n, &days)) {
+        return 0;
+    }
+    size_t i = 10;
+    if (i < n) {
+        if ((s[i] != 'T' && s[i] != ' ') || n - i < 6 || s[i + 3] != ':'
+            || !two_digits(s + i + 1, &hh) || !two_digits(s + i + 4, &mm)) {
+            return 0;
+        }
+        i += 6;
+        if (i < n && s[i] == ':') {
+            if (n - i < 3 || !two_digits(s + i + 1, &ss)) {
+                return 0;
+            }
+            i += 3;
+            if (i < n && s[i] == '.') {
+                int nd = 0;
+                for (i++; i < n && (unsigned)(s[i] - '0') <= 9; i++) {
+                    if (++nd > 6) {
+                        return 0; /* finer than microseconds: keep text */
+                    }
+                    us = us * 10 + (s[i] - '0');
+                }
+                if (nd == 0) {
+                    return 0;
+                }
+                while (nd++ < 6) {
+                    us *= 10;
+                }
+            }
+        }
+        if (i < n && s[i] == 'Z') {
+            i++;
+        }
+        if (i != n || hh > 23 || mm > 59 || ss > 59) {
+            return 0;
+        }
+    }
+    *out = ((days * 24 + hh) * 60 + mm) * 60000000LL + ss * 1000000LL + us;
+    return 1;
+}
+
+int
+mg_csv_in_set(const mg_csv_strset *set, const char *s, size_t n)
+{
+    for (size_t i = 0; i < set->n; i++) {
+        if (set->len[i] != n) {
+            continue;
+        }
+        size_t k = 0;
+        while (k < n && set->s[i][k] == s[k]) {
+            k++;
+        }
+        if (k == n) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int
+mg_csv_utf8_ok(const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < n) {
+        if (n - i >= 8) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if ((w & 0x8080808080808080ull) == 0) {
+                i += 8;
+                continue;
+            }
+        }
+        unsigned c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t len;
+        unsigned lo = 0x80, hi = 0xBF;
+        if (c >= 0xC2 && c <= 0xDF) {
+            len = 2;
+        }
+        else if (c >= 0xE0 && c <= 0xEF) {
+            len = 3;
+            if (c == 0xE0) {
+                lo = 0xA0;
+            }
+            else if (c == 0xED) {
+                hi = 0x9F; /* no surrogates */
+            }
+        }
+        else if (c >= 0xF0 && c <= 0xF4) {
+            len = 4;
+            if (c == 0xF0) {
+                lo = 0x90;
+            }
+            else if (c == 0xF4) {
+                hi = 0x8F;
+            }
+        }
+        else {
+            return 0;
+        }
+        if (n - i < len || s[i + 1] < lo || s[i + 1] > hi) {
+            return 0;
+        }
+        for (size_t k = 2; k < len; k++) {
+            if ((s[i + k] & 0xC0) != 0x80) {
+                return 0;
+            }
+        }
+        i += len;
+    }
+    return 1;
+}
+
+/* ---- pieces ---- */
+
+/* 1 if the cell parses as type t. */
+static int
+cell_fits(const mg_csv_values *v, int t, const char *s, size_t n)
+{
+    union {
+        int64_t i;
+        double f;
+        int32_t d;
+    } tmp;
+    switch (t) {
+    case MG_CSV_INT:
+        return mg_csv_parse_int(s, n, &tmp.i);
+    case MG_CSV_FLOAT:
+        return mg_csv_parse_float(s, n, &tmp.f);
+    case MG_CSV_BOOL:
+        return mg_csv_in_set(&v->trues, s, n) || mg_csv_in_set(&v->falses, s, n);
+    case MG_CSV_DATE:
+        return mg_csv_parse_date(s, n, &tmp.d);
+    case MG_CSV_TS:
+        return mg_csv_parse_ts(s, n, &tmp.i);
+    default:
+        return 1;
+    }
+}
+
+static size_t
+first_bad_utf8_row(const mg_csv_piece *p)
+{
+    for (size_t r = 0; r < p->n; r++) {
+        if (!mg_csv_utf8_ok(p->data + p->offs[r],
+                            (size_t)(p->offs[r + 1] - p->offs[r]))) {
+            return r;
+        }
+    }
+    return SIZE_MAX;
+}
+
+/* 1 if every cell is valid UTF-8: the whole text is, and no cell starts
+ * on a continuation byte (a character cut between two cells). */
+static int
+pieces_utf8_ok(const mg_csv_piece *p)
+{
+    if (!mg_csv_utf8_ok(p->data, p->len)) {
+        return 0;
+    }
+    const unsigned char *d = (const unsigned char *)p->data;
+    for (size_t r = 1; r < p->n; r++) {
+        size_t o = (size_t)p->offs[r];
+        if (o < p->len && (d[o] & 0xC0) == 0x80) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* An int cell as float64: (double)x rounds like parsing the text would,
+ * except that "-0" is -0.0. */
+static double
+int_as_float(int64_t x, const char *s, size_t n)
+{
+    double d = (double)x;
+    if (x == 0) {
+        (void)mg_csv_parse_float(s, n, &d);
+    }
+    return d;
+}
+
+/* The values parsed while classifying, kept for the conversion: int64
+ * while the INT bit lives, then (converted in place) float64 while FLOAT
+ * does; a null cell holds 0 / NaN. */
+static void
+spec_to_float(const mg_csv_piece *p, const mg_csv_values *v,
+              mg_csv_class *out, size_t upto)
+{
+    for (size_t r = 0; r < upto; r++) {
+        const char *s = p->data + p->offs[r];
+        size_t n = (size_t)(p->offs[r + 1] - p->offs[r]);
+        out->spec[r].f = mg_csv_in_set(&v->nulls, s, n)
+                             ? NAN : int_as_float(out->spec[r].i, s, n);
+    }
+    out->spec_type = MG_CSV_FLOAT;
+}
+
+/* Tests the live bits of out->mask on one non-null cell (row r). An int
+ * is also a float and a date also a timestamp: those are not reparsed. */
+static void
+classify_cell(const mg_csv_piece *p, const mg_csv_values *v,
+              mg_csv_class *out, size_t r, const char *s, size_t n)
+{
+    unsigned m = out->mask;
+    if (m & (1u << MG_CSV_INT)) {
+        int64_t x;
+        if (mg_csv_parse_int(s, n, &x)) {
+            if (out->spec_type == MG_CSV_INT) {
+                out->spec[r].i = x;
+            }
+            m &= ~(1u << MG_CSV_FLOAT);
+        }
+        else {
+            out->mask &= ~(1u << MG_CSV_INT);
+            out->first_bad[MG_CSV_INT] = r;
+            if (out->spec_type == MG_CSV_INT) {
+                if (out->mask & (1u << MG_CSV_FLOAT)) {
+                    spec_to_float(p, v, out, r);
+                }
+                else {
+                    out->spec_type = -1;
+                }
+            }
+        }
+        m &= ~(1u << MG_CSV_INT);
+    }
+    if (m & (1u << MG_CSV_FLOAT)) {
+        double d;
+        m &= ~(1u << MG_CSV_FLOAT);
+        if (mg_csv_parse_float(s, n, &d)) {
+            if (out->spec_type == MG_CSV_FLOAT) {
+                out->spec[r].f = d;
+            }
+        }
+        else {
+            out->mask &= ~(1u << MG_CSV_FLOAT);
+            out->first_bad[MG_CSV_FLOAT] = r;
+            out->spec_type = -1;
+        }
+    }
+    if (m & (1u << MG_CSV_DATE)) {
+        int32_t d;
+        m &= ~(1u << MG_CSV_DATE);
+        if (mg_csv_parse_date(s, n, &d)) {
+            m &= ~(1u << MG_CSV_TS);
+        }
+        else {
+            out->mask &= ~(1u << MG_CSV_DATE);
+            out->first_bad[MG_CSV_DATE] = r;
+        }
+    }
+    while (m) {
+        int t = __builtin_ctz(m);
+        m &= m - 1;
+        if (!cell_fits(v, t, s, n)) {
+            out->mask &= ~(1u << t);
+            out->first_bad[t] = r;
+        }
+    }
+}
+
+void
+mg_csv_classify(const mg_csv_piece *p, const mg_csv_values *v,
+                unsigned want, mg_csv_class *out)
+{
+    out->mask = want & ((1u << MG_CSV_STR) - 1);
+    out->nulls = 0;
+    out->spec = NULL;
+    out->spec_type = -1;
+    for (int t = 0; t < MG_CSV_NTYPES; t++) {
+        out->first_bad[t] = SIZE_MAX;
+    }
+    int sp = (out->mask & (1u << MG_CSV_INT)) ? MG_CSV_INT
+             : (out->mask & (1u << MG_CSV_FLOAT)) ? MG_CSV_FLOAT : -1;
+    if (sp >= 0 && p->n) {
+        out->spec_bytes = p->n * sizeof(*out->spec);
+        out->spec = mg_csv_mem_alloc(out->spec_bytes, &out->spec_mapped);
+        out->spec_type = out->spec != NULL ? sp : -1;
+    }
+    for (size_t r = 0; r < p->n; r++) {
+        const char *s = p->data + p->offs[r];
+        size_t n = (size_t)(p->offs[r + 1] - p->offs[r]);
+        if (mg_csv_in_set(&v->nulls, s, n)) {
+            out->nulls++;
+            if (out->spec_type == MG_CSV_INT) {
+                out->spec[r].i = 0;
+            }
+            else if (out->spec_type == MG_CSV_FLOAT) {
+                out->spec[r].f = NAN;
+            }
+            continue;
+        }
+        if (out->mask) {
+            classify_cell(p, v, out, r, s, n);
+        }
+        if (out->spec_type < 0 && out->spec != NULL) {
+            mg_csv_class_free(out);
+        }
+    }
+    out->bad_utf8_row = pieces_utf8_ok(p) ? SIZE_MAX : first_bad_utf8_row(p);
+}
+
+void
+mg_csv_class_free(mg_csv_class *c)
+{
+    mg_csv_mem_free(c->spec, c->spec_bytes, c->spec_mapped);
+    c->spec = NULL;
+    c->spec_type = -1;
+}
+
+mg_csv_type
+mg_csv_unify(unsigned mask, int any_value)
+{
+    if (!any_value) {
+        return MG_CSV_STR;
+    }
+    for (int t = 0; t < MG_CSV_STR; t++) {
+        if (mask & (1u << t)) {
+            return (mg_csv_type)t;
+        }
+    }
+    return MG_CSV_STR;
+}
+
+static inline void
+set_valid(const mg_csv_out *o, size_t row, size_t first, size_t last)
+{
+    size_t byte = row >> 3;
+    uint8_t bit = (uint8_t)(1u << (row & 7));
+    if (byte == first || byte == last) {
+        __atomic_fetch_or(&o->validity[byte], bit, __ATOMIC_RELAXED);
+    }
+    else {
+        o->validity[byte] |= bit;
+    }
+}
+
+/* Sets the validity bits of rows [row0, row0 + n), all valid. */
+static void
+set_all_valid(const mg_csv_out *o, size_t n, size_t first, size_t last)
+{
+    for (size_t r = 0; r < n; r++) {
+        size_t row = o->row0 + r;
+        if ((row & 7) == 0 && (row >> 3) != first && (row >> 3) != last
+            && r + 8 <= n) {
+            o->validity[row >> 3] = 0xFF;
+            r += 7;
+            continue;
+        }
+        set_valid(o, row, first, last);
+    }
+}
+
+/* The fast case: the values were parsed by classify. 1 if done. */
+static int
+convert_spec(const mg_csv_piece *p, const mg_csv_class *c, mg_csv_type t,
+             const mg_csv_out *o)
+{
+    if (c->spec == NULL || (t != MG_CSV_INT && t != MG_CSV_FLOAT)) {
+        return 0;
+    }
+    if ((int)t == c->spec_type) {
+        memcpy((int64_t *)o->values + o->row0, c->spec, p->n * 8);
+        return 1;
+    }
+    if (t == MG_CSV_FLOAT && c->spec_type == MG_CSV_INT && c->nulls == 0) {
+        double *dst = (double *)o->values + o->row0;
+        for (size_t r = 0; r < p->n; r++) {
+            dst[r] = int_as_float(c->spec[r].i, p->data + p->offs[r],
+                                  (size_t)(p->offs[r + 1] - p->offs[r]));
+        }
+        return 1;
+    }
+    return 0;
+}
+
+void
+mg_csv_convert(const mg_csv_piece *p, const mg_csv_values *v,
+               const mg_csv_class *c, mg_csv_type t, const mg_csv_out *o)
+{
+    size_t first = o->row0 >> 3;
+    size_t last = p->n ? (o->row0 + p->n - 1) >> 3 : first;
+    if (t == MG_CSV_STR) {
+        if (p->len) {
+            memcpy(o->bytes + o->byte0, p->data, p->len);
+        }
+    }
+    int done = convert_spec(p, c, t, o);
+    if (done && c->nulls == 0) {
+        if (o->validity != NULL) {
+            set_all_valid(o, p->n, first, last);
+        }
+        return;
+    }
+    for (size_t r = 0; r < p->n; r++) {
+        const char *s = p->data + p->offs[r];
+        size_t n = (size_t)(p->offs[r + 1] - p->offs[r]);
+        size_t row = o->row0 + r;
+        int null = c->nulls != 0 && mg_csv_in_set(&v->nulls, s, n);
+        if (!null && o->validity != NULL) {
+            set_valid(o, row, first, last);
+        }
+        if (done) {
+            continue;
+        }
+        switch (t) {
+        case MG_CSV_INT: {
+            int64_t x = 0;
+            if (!null) {
+                (void)mg_csv_parse_int(s, n, &x);
+            }
+            ((int64_t *)o->values)[row] = x;
+            break;
+        }
+        case MG_CSV_FLOAT: {
+            double x = NAN;
+            if (!null) {
+                (void)mg_csv_parse_float(s, n, &x);
+            }
+            ((double *)o->values)[row] = x;
+            break;
+        }
+        case MG_CSV_BOOL:
+            ((uint8_t *)o->values)[row] =
+                !null && mg_csv_in_set(&v->trues, s, n);
+            break;
+        case MG_CSV_DATE: {
+            int32_t x = 0;
+            if (!null) {
+                (void)mg_csv_parse_date(s, n, &x);
+            }
+            ((int32_t *)o->values)[row] = x;
+            break;
+        }
+        case MG_CSV_TS: {
+            int64_t x = 0;
+            if (!null) {
+                (void)mg_csv_parse_ts(s, n, &x);
+            }
+            ((int64_t *)o->values)[row] = x;
+            break;
+        }
+        default:
+            o->offsets[row] = o->byte0 + p->offs[r];
+            break;
+        }
+    }
+}
