@@ -6,6 +6,7 @@
  * with mremap;
  * smaller ones are plain malloc. Faulting 4 KiB pages one by one was a
  * third of the read's time. No locks, no global state; any thread.
+ * Never: touch Python objects (pure C).
  */
 #define _GNU_SOURCE
 #include "csv.h"

@@ -10,6 +10,7 @@
  * on any thread, with or without an interpreter: raw C only (free,
  * mg_block_decref). Bool columns are bit-packed into a fresh block (Arrow
  * booleans are bits): the one copy. No locks, no global state.
+ * Never: call the Python C API from a release callback.
  */
 #include "csvread.h"
 
