@@ -22,6 +22,10 @@ _LAZY = {
     "SharedArray": "multigil._core",
     "kernels": "multigil.kernels",
     "dumps": "multigil._core",
+    "Queue": "multigil._core",
+    "QueueEmpty": "multigil._core",
+    "QueueFull": "multigil._core",
+    "QueueClosed": "multigil._core",
     "loads": "multigil._core",
 }
 

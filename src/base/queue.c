@@ -240,6 +240,34 @@ mg_queue_get(mg_queue *q, size_t max, mg_qitem **out, size_t *got,
     }
 }
 
+static int
+queue_ready(mg_queue *q, int for_put)
+{
+    pthread_mutex_lock(&q->mu);
+    int ready = q->closed
+                || (for_put ? q->maxsize == 0 || q->count < q->maxsize
+                            : q->count > 0);
+    pthread_mutex_unlock(&q->mu);
+    return ready;
+}
+
+int
+mg_queue_wait_ready(mg_queue *q, int for_put, int64_t deadline_ns,
+                    int64_t slice_ns)
+{
+    mg_wait *w = for_put ? &q->not_full : &q->not_empty;
+    for (;;) {
+        uint32_t seen = mg_wait_seq(w);
+        if (queue_ready(q, for_put)) {
+            return MG_OK;
+        }
+        int rc = mg_wait_until(w, seen, deadline_ns, slice_ns, NULL);
+        if (rc != MG_OK) {
+            return rc == MG_ETIMEDOUT && queue_ready(q, for_put) ? MG_OK : rc;
+        }
+    }
+}
+
 void
 mg_queue_close(mg_queue *q)
 {

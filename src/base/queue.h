@@ -70,6 +70,11 @@ int mg_queue_put(mg_queue *q, mg_qitem **chain, size_t *n,
  * MG_ETIMEDOUT or MG_EINTR (nothing taken: call again). */
 int mg_queue_get(mg_queue *q, size_t max, mg_qitem **out, size_t *got,
                  int64_t deadline_ns, int64_t slice_ns, int spin);
+/* Waits until a get (for_put 0) or a put (1) would not wait: the queue
+ * holds an item (has room), or is closed. Takes nothing (asyncio waiters
+ * use it: an abandoned wait loses no item). MG_OK, MG_ETIMEDOUT, MG_EINTR. */
+int mg_queue_wait_ready(mg_queue *q, int for_put, int64_t deadline_ns,
+                        int64_t slice_ns);
 /* Closes the queue (idempotent) and wakes every waiter. */
 void mg_queue_close(mg_queue *q);
 size_t mg_queue_size(mg_queue *q);

@@ -260,3 +260,18 @@ CTEST(queue_mpmc_close_mid_stream_delivers_what_was_put)
 {
     run_mpmc(16, 3, CT_ITERS(20000), (int)CT_ITERS(20000));
 }
+
+CTEST(queue_wait_ready_takes_nothing)
+{
+    mg_queue *q = mg_queue_new(1);
+    CHECK(q != NULL);
+    CHECK(mg_queue_wait_ready(q, 0, 0, 0) == MG_ETIMEDOUT);
+    CHECK(mg_queue_wait_ready(q, 1, 0, 0) == MG_OK);
+    CHECK(put_one(q, 5, -1) == MG_OK);
+    CHECK(mg_queue_wait_ready(q, 0, -1, 0) == MG_OK);
+    CHECK(mg_queue_wait_ready(q, 1, 0, 0) == MG_ETIMEDOUT);
+    CHECK(mg_queue_size(q) == 1);
+    mg_queue_close(q);
+    CHECK(mg_queue_wait_ready(q, 1, -1, 0) == MG_OK);
+    mg_queue_decref(q);
+}
