@@ -26,6 +26,15 @@ _LAZY = {
     "QueueEmpty": "multigil._core",
     "QueueFull": "multigil._core",
     "QueueClosed": "multigil._core",
+    "Event": "multigil._core",
+    "Lock": "multigil._core",
+    "RLock": "multigil._core",
+    "Semaphore": "multigil._core",
+    "BoundedSemaphore": "multigil._core",
+    "Barrier": "multigil._core",
+    "Condition": "multigil._core",
+    "BrokenBarrierError": "multigil._core",
+    "Pipeline": "multigil.pipeline",
     "loads": "multigil._core",
 }
 

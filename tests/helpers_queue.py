@@ -52,3 +52,42 @@ def echo_through(qin, qout):
 def array_total(q):
     a = q.get()
     return a.sum()
+
+
+def locked_increments(lock, counter_q, n):
+    """n read-modify-write rounds of a counter kept in a 1-slot queue,
+    guarded by lock (a lost update shows without mutual exclusion)."""
+    for _ in range(n):
+        with lock:
+            v = counter_q.get()
+            counter_q.put(v + 1)
+    return n
+
+
+def wait_event(ev, timeout):
+    return ev.wait(timeout)
+
+
+def barrier_wait(b):
+    return b.wait()
+
+
+def cond_consume(cond, box, n):
+    """Takes n items from box (a list kept in a Queue of one) under cond."""
+    got = []
+    for _ in range(n):
+        with cond:
+            while True:
+                items = box.get()
+                if items:
+                    got.append(items.pop(0))
+                    box.put(items)
+                    break
+                box.put(items)
+                cond.wait()
+    return got
+
+
+def rlock_owner_probe(rlock):
+    """From another interpreter: the RLock held by the caller is not ours."""
+    return rlock.acquire(blocking=False)

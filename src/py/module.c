@@ -85,6 +85,7 @@ static const mg_concern concerns[] = {
     {mg_kernels_module_add, mg_kernels_state_traverse,
      mg_kernels_state_clear},
     {mg_queue_module_add, mg_queue_state_traverse, mg_queue_state_clear},
+    {mg_sync_module_add, mg_sync_state_traverse, mg_sync_state_clear},
     {mg_sharedtest_module_add, NULL, NULL},
 };
 
