@@ -91,3 +91,25 @@ def cond_consume(cond, box, n):
 def rlock_owner_probe(rlock):
     """From another interpreter: the RLock held by the caller is not ours."""
     return rlock.acquire(blocking=False)
+
+
+def square(x):
+    return x * x
+
+
+def fail_at(x, bad=36):
+    if x == bad:
+        raise ValueError(f"bad record {x}")
+    return x
+
+
+def slow_identity(x):
+    import time
+    time.sleep(0.001)
+    return x
+
+
+def sleep_forever(x):
+    import time
+    time.sleep(0.2)
+    return x
