@@ -3,24 +3,27 @@ import multigil as mg
 
 
 def produce(q, start, n, batch=1):
-    """Puts start..start+n-1 (in batches of batch); returns how many were
-    put before the queue was closed, and their sum."""
-    count = total = 0
+    """Puts start..start+n-1 (in batches of batch) until done or the queue
+    is closed: (count, sum, sum of squares) of what was really put."""
+    count = total = squares = 0
     i = start
     end = start + n
-    try:
-        while i < end:
-            items = list(range(i, min(i + batch, end)))
+    while i < end:
+        items = list(range(i, min(i + batch, end)))
+        try:
             if batch == 1:
                 q.put(items[0])
             else:
                 q.put_many(items)
-            count += len(items)
-            total += sum(items)
-            i += len(items)
-    except mg.QueueClosed:
-        pass
-    return count, total
+        except mg.QueueClosed as e:
+            # A bounded put_many may have put part of its batch.
+            items = items[:e.items_put]
+            i = end
+        count += len(items)
+        total += sum(items)
+        squares += sum(x * x for x in items)
+        i += len(items)
+    return count, total, squares
 
 
 def consume(q, batch=1):

@@ -98,9 +98,14 @@ def test_put_many_encodes_everything_before_putting_anything():
 
 def test_bounded_put_many_partial_timeout_keeps_what_was_put():
     q = mg.Queue(3)
-    with pytest.raises(mg.QueueFull, match="2 of 5"):
+    with pytest.raises(mg.QueueFull) as ei:
         q.put_many(range(5), timeout=0.01)
+    assert ei.value.items_put == 3
     assert q.get_many(10) == [0, 1, 2]
+    q.close()
+    with pytest.raises(mg.QueueClosed) as ei:
+        q.put(1)
+    assert ei.value.items_put == 0
 
 
 def test_wrappers_of_one_queue_are_equal_and_not_picklable():
@@ -119,7 +124,7 @@ def test_queue_crosses_to_tasks_and_back(pool):
     q = mg.Queue()
     f = pool.submit(produce, q, 0, 1000, 7)
     got = [q.get() for _ in range(1000)]
-    assert got == list(range(1000)) and f.result() == (1000, 499500)
+    assert got == list(range(1000)) and f.result()[:2] == (1000, 499500)
     q2 = pool.submit(make_queue_with, ["made", "in", "a", "worker"]).result()
     assert q2.get_many(10) == ["made", "in", "a", "worker"]
 

@@ -133,15 +133,32 @@ put_fn(void *arg, int64_t deadline_ns, int first)
     return mg_queue_put(c->q, &c->chain, &c->n, deadline_ns, 0, first);
 }
 
+/* Sets exc (QueueFull or QueueClosed) with msg and the attribute
+ * items_put: how many of the n items were put before it. */
+static void
+raise_partial(PyObject *exc, const char *msg, size_t put)
+{
+    PyErr_SetString(exc, msg);
+    PyObject *e = PyErr_GetRaisedException();
+    PyObject *v = PyLong_FromSize_t(put);
+    if (v == NULL || PyObject_SetAttrString(e, "items_put", v) < 0) {
+        Py_XDECREF(v);
+        Py_DECREF(e);
+        return;
+    }
+    Py_DECREF(v);
+    PyErr_SetRaisedException(e);
+}
+
 /* Puts the chain (taking it over); None, or NULL with QueueFull,
- * QueueClosed or a signal handler's exception. */
+ * QueueClosed (both with items_put) or a signal handler's exception. */
 static PyObject *
 queue_put_chain(MgQueueObject *self, mg_state *st, mg_qitem *chain,
                 size_t n, int64_t deadline)
 {
     put_call c = {self->q, chain, n};
     int rc = mg_block_call(put_fn, &c, deadline);
-    size_t left = c.n;
+    size_t put = n - c.n;
     mg_qitem_free_chain(c.chain);
     switch (rc) {
     case MG_OK:
@@ -149,16 +166,10 @@ queue_put_chain(MgQueueObject *self, mg_state *st, mg_qitem *chain,
     case MG_EINTR:
         return NULL;
     case MG_ECLOSED:
-        PyErr_SetString(st->QueueClosed, "put() on a closed Queue");
+        raise_partial(st->QueueClosed, "put() on a closed Queue", put);
         return NULL;
     case MG_ETIMEDOUT:
-        if (n > 1) {
-            PyErr_Format(st->QueueFull, "Queue is full: %zu of %zu items "
-                         "were not put", left, n);
-        }
-        else {
-            PyErr_SetString(st->QueueFull, "Queue is full");
-        }
+        raise_partial(st->QueueFull, "Queue is full", put);
         return NULL;
     default:
         return mg_raise(st, rc, "Queue put");
@@ -519,7 +530,8 @@ static PyMethodDef Queue_methods[] = {
      PyDoc_STR("put_many(items, block=True, timeout=None)\n--\n\nEncode "
                "every item, then append them with one lock round trip "
                "(more when a bounded queue must make room). On QueueFull "
-               "or QueueClosed the items already appended stay.")},
+               "or QueueClosed the items already appended stay; the "
+               "exception's items_put says how many.")},
     {"get", (PyCFunction)(void (*)(void))Queue_get, KW,
      PyDoc_STR("get(block=True, timeout=None)\n--\n\nRemove and return "
                "the oldest item. QueueEmpty on timeout; QueueClosed once "
