@@ -28,7 +28,8 @@ FLAVOR_STAMP := build/flavor$(TAG)
 CFLAGS  ?= -O2 -g
 REQ     := -std=gnu11 -fPIC -fvisibility=hidden -Isrc/base -Isrc/py -I$(PYINC) \
            -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes -Wshadow -Werror \
-           $(if $(filter 1,$(TEST_HOOKS)),-DMG_TEST_HOOKS)
+           $(if $(filter 1,$(TEST_HOOKS)),-DMG_TEST_HOOKS) \
+           -DMG_BUILD_VARIANT='"$(FLAVOR)"'
 SANFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,float-cast-overflow \
             -fno-sanitize-recover=undefined,float-cast-overflow
 VENV    ?= build/venv$(TAG)

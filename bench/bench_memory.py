@@ -11,10 +11,10 @@ in K (8) chunks, each chunk parsed and aggregated in pure Python
 (examples/demo_tasks.py), the parts merged. Each variant runs in a fresh
 child process, so peaks do not mix. The child imports everything every
 variant needs and builds the text first, then waits; its PSS then is the
-baseline. A sampler thread here, outside the measured tree, sums
-/proc/PID/smaps_rollup Pss over the child and all its descendants (pool
-processes, forkserver, resource tracker) every 5 ms plus the time a sample
-takes (about 1 ms a process) during the job (executor start-up and shutdown
+baseline. A sampler thread here (multigil._memory.PeakSampler), outside the
+measured tree, sums /proc/PID/smaps_rollup Pss over the child and all its
+descendants (pool processes, forkserver, resource tracker) every 5 ms plus
+the time a sample takes (about 1 ms a process) during the job (executor start-up and shutdown
 included) and keeps the peak. PSS splits a
 page shared by n processes n ways, so pages a forked worker shares with its
 parent count once.
@@ -28,11 +28,13 @@ import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+
+from multigil import _memory  # noqa: E402
 EXAMPLES = os.path.join(ROOT, "examples")
 SAMPLE_S = 0.005
 
@@ -46,7 +48,7 @@ def child_main(variant, records, chunks, workers):
     import gc
 
     import multigil
-    from multigil import _bench
+    from multigil.bench import executors
     from demo import split_lines
     from demo_tasks import aggregate, make_lines, merge
     multigil.Pool  # noqa: B018  (loads multigil.pool in every variant)
@@ -61,7 +63,7 @@ def child_main(variant, records, chunks, workers):
     if variant == "serial":
         out = merge(map(aggregate, parts))
     else:
-        ex = _bench.make_executor(variant, workers)
+        ex = executors.make_executor(variant, workers)
         try:
             out = merge(ex.map(aggregate, parts))
         finally:
@@ -75,53 +77,10 @@ def child_main(variant, records, chunks, workers):
     return 0
 
 
-# ---- the sampler, in this (the bench) process ----
-
-def descendants(pid):
-    """pid and every process below it (via /proc/PID/task/TID/children)."""
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        try:
-            tids = os.listdir(f"/proc/{p}/task")
-        except OSError:
-            continue
-        for tid in tids:
-            try:
-                with open(f"/proc/{p}/task/{tid}/children") as f:
-                    todo.extend(int(c) for c in f.read().split())
-            except OSError:
-                pass
-    return out
-
-
-def pss_kb(pid):
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except OSError:  # it just ended
-        pass
-    return 0
-
+# ---- the sampler (multigil._memory), in this (the bench) process ----
 
 def tree_pss_kb(pid):
-    return sum(pss_kb(p) for p in descendants(pid))
-
-
-class PeakSampler(threading.Thread):
-    def __init__(self, pid):
-        super().__init__(daemon=True)
-        self.pid, self.peak, self.samples = pid, 0, 0
-        self.stop = threading.Event()
-
-    def run(self):
-        while not self.stop.is_set():
-            self.peak = max(self.peak, tree_pss_kb(self.pid))
-            self.samples += 1
-            self.stop.wait(SAMPLE_S)
+    return (_memory.tree_pss(pid) or 0) // 1024
 
 
 def measure(variant, a):
@@ -134,13 +93,11 @@ def measure(variant, a):
         if proc.stdout.readline().strip() != "ready":
             raise RuntimeError(f"{variant}: child did not start")
         base = tree_pss_kb(proc.pid)
-        sampler = PeakSampler(proc.pid)
-        sampler.start()
+        sampler = _memory.PeakSampler(proc.pid, SAMPLE_S).start()
         proc.stdin.write("go\n")
         proc.stdin.flush()
         line = proc.stdout.readline()
-        sampler.stop.set()
-        sampler.join()
+        sampler.stop()
         if not line:
             raise RuntimeError(f"{variant}: child died during the job")
         res = json.loads(line)
@@ -151,7 +108,7 @@ def measure(variant, a):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    peak = max(sampler.peak, base)
+    peak = max((sampler.peak or 0) // 1024, base)
     return {"base_kb": base, "peak_kb": peak, "added_kb": peak - base,
             "seconds": res["seconds"], "digest": res["digest"],
             "samples": sampler.samples}

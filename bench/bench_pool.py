@@ -2,6 +2,8 @@
 stdlib's interpreter pools, side by side in one run. Prints a table.
 
     python bench/bench_pool.py [--workers N] [--quick] [--json]
+
+(the same as ``python -m multigil bench --pool``)
 """
 import argparse
 import os
@@ -9,7 +11,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from multigil import _bench  # noqa: E402
+from multigil.bench import pool  # noqa: E402
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__)
@@ -17,4 +19,4 @@ if __name__ == "__main__":
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
-    _bench.run(a.workers, a.quick, a.json)
+    pool.run(a.workers, a.quick, a.json)

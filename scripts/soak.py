@@ -56,7 +56,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import multigil as mg  # noqa: E402
-from multigil._benchfns import noop  # noqa: E402
+from multigil.bench.work import noop  # noqa: E402
 
 TOLERANCE = 0.02        # allowed RSS growth after warm-up
 WINDOW = 256            # futures in flight in the submit half
@@ -246,7 +246,7 @@ def baseline_main(warm_cycles, cycles):
     cycles, after warm_cycles of warm-up, as JSON."""
     import multigil._core  # noqa: F401  (imported first in main, as a pool does)
     code = (f"import sys\nsys.path[:] = {sys.path!r}\n"
-            "import multigil._core\nfrom multigil._benchfns import noop\n"
+            "import multigil._core\nfrom multigil.bench.work import noop\n"
             "noop(1)\n"
             # What a worker does for a task that raises: format the
             # traceback, pickle the exception (it imports ~30 modules, and

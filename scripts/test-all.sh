@@ -41,7 +41,7 @@ if [ "${MULTIGIL_PIP_CHECK:-1}" != 0 ]; then
     tmp=$(mktemp -d)
     if "$first" -m venv "$tmp/venv" \
         && "$tmp/venv/bin/python" -m pip -q --disable-pip-version-check install . >/dev/null \
-        && (cd "$tmp" && "$tmp/venv/bin/python" -c 'import multigil, multigil._benchfns as b
+        && (cd "$tmp" && "$tmp/venv/bin/python" -c 'import multigil, multigil.bench.work as b
 with multigil.Pool(2) as p:
     assert p.broadcast(b.noop, 1) == [1, 1]
 print("pip install: ok")'); then :; else failed="$failed pip-install"; fi

@@ -5,6 +5,15 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+# AddressSanitizer keeps freed memory in its quarantine (resident), so RSS
+# growth there says nothing about leaks; the plain runs of the suite check
+# it, and make asan still runs the rest of the suite.
+rss_means_nothing = pytest.mark.skipif(
+    bool(os.environ.get("MULTIGIL_SANITIZER")),
+    reason="RSS is not meaningful under AddressSanitizer (quarantine)")
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -15,6 +24,7 @@ def soak(*args):
         capture_output=True, text=True, timeout=300)
 
 
+@rss_means_nothing
 def test_small_soak_passes_with_no_thread_or_fd_left_behind():
     r = soak()
     assert r.returncode == 0, r.stdout + r.stderr
@@ -30,6 +40,7 @@ def test_small_soak_passes_with_no_thread_or_fd_left_behind():
     assert res["tasks"]["end"]["threads"] == res["cycles"]["end"]["threads"] + 2
 
 
+@rss_means_nothing
 def test_soak_fails_on_a_leak():
     # 4 MB and a pipe kept per block of tasks and per pool cycle: memory
     # well over 2%, and fds.

@@ -91,6 +91,7 @@ int mg_pool_module_add(PyObject *mod, mg_state *st);
 int mg_shared_module_add(PyObject *mod, mg_state *st);
 int mg_queue_module_add(PyObject *mod, mg_state *st);
 int mg_sync_module_add(PyObject *mod, mg_state *st);
+int mg_buildinfo_module_add(PyObject *mod, mg_state *st);
 
 /* Each concern traverses and clears its own fields of mg_state. */
 int mg_errors_state_traverse(mg_state *st, visitproc visit, void *arg);

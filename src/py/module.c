@@ -87,6 +87,7 @@ static const mg_concern concerns[] = {
     {mg_queue_module_add, mg_queue_state_traverse, mg_queue_state_clear},
     {mg_sync_module_add, mg_sync_state_traverse, mg_sync_state_clear},
     {mg_sharedtest_module_add, NULL, NULL},
+    {mg_buildinfo_module_add, NULL, NULL},
 };
 
 #define NCONCERNS (sizeof(concerns) / sizeof(concerns[0]))

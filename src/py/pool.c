@@ -615,11 +615,11 @@ Pool_dealloc(MgPoolObject *self)
     PyTypeObject *tp = Py_TYPE(self);
     mg_pool *p = self->pool;
     if (p != NULL && self->owner) {
-        if (self->joined || mg_pool_done(p)) {
+        if (self->joined) {
             mg_registry_remove(p);
         }
         else {
-            pool_end_unjoined(p);
+            pool_end_unjoined(p); /* joins the threads, even if all exited */
         }
     }
     mg_pool_decref(p);

@@ -3,21 +3,18 @@
 Every figure is measured side by side in one run on this machine and
 reported as a ratio; nothing here is asserted by the tests.
 """
-import concurrent.futures as cf
 import gc
 import json
-import multiprocessing as mp
 import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
 
+from .executors import candidates, make_executor
+from .work import cpu_task, noop
+
 N_CPU_TASKS = 16
-
-
-from ._benchfns import cpu_task, noop
 
 
 def calibrate_cpu_task(seconds=0.1):
@@ -29,114 +26,6 @@ def calibrate_cpu_task(seconds=0.1):
         if dt > 0.02:
             return max(1, int(n * seconds / dt))
         n *= 2
-
-
-# ---- a minimal pool on the stdlib's private _interpreters (3.13+) ----
-
-class MinimalInterpPool:
-    """The obvious pool on _interpreters: one thread per interpreter, tasks
-    and results pickled, results back through an _interpqueues queue."""
-
-    def __init__(self, workers):
-        import _interpqueues
-        import _interpreters
-        import queue
-        self._I, self._Q = _interpreters, _interpqueues
-        self._tasks = queue.SimpleQueue()
-        self._threads = []
-        for _ in range(workers):
-            t = threading.Thread(target=self._run, daemon=True)
-            t.start()
-            self._threads.append(t)
-
-    def _run(self):
-        I, Q = self._I, self._Q
-        iid = I.create("isolated")
-        qid = None
-        try:
-            qid = Q.create(0, 0, 1)
-            I.set___main___attrs(iid, {"qid": qid,
-                                       "path": "\n".join(sys.path)})
-            I.exec(iid, "import sys, pickle, _interpqueues\n"
-                        "sys.path[:] = path.split('\\n')")
-            while True:
-                item = self._tasks.get()
-                if item is None:
-                    break
-                fut, payload = item
-                I.set___main___attrs(iid, {"payload": payload})
-                err = I.exec(iid, "_fn, _args = pickle.loads(payload)\n"
-                                  "_interpqueues.put(qid, pickle.dumps("
-                                  "_fn(*_args)), 0, 1)")
-                if err is not None:
-                    fut.set_exception(RuntimeError(str(err)))
-                else:
-                    import pickle
-                    data = Q.get(qid)[0]
-                    fut.set_result(pickle.loads(data))
-        finally:
-            if qid is not None:
-                Q.destroy(qid)
-            I.destroy(iid)
-
-    def submit(self, fn, *args):
-        import pickle
-        fut = cf.Future()
-        self._tasks.put((fut, pickle.dumps((fn, args))))
-        return fut
-
-    def map(self, fn, it, chunksize=None):
-        return [f.result() for f in [self.submit(fn, x) for x in it]]
-
-    def shutdown(self):
-        for _ in self._threads:
-            self._tasks.put(None)
-        for t in self._threads:
-            t.join()
-
-
-def _have_minimal_interp_pool():
-    # The private modules' signatures change between versions; this pool
-    # is written for 3.13's (3.14 has InterpreterPoolExecutor instead).
-    if sys.version_info[:2] != (3, 13):
-        return False
-    try:
-        p = MinimalInterpPool(1)
-        ok = p.submit(noop, 1).result(timeout=10) == 1
-        p.shutdown()
-        return ok
-    except Exception:
-        return False
-
-
-# ---- the candidates ----
-
-def make_executor(kind, workers):
-    import multigil
-    if kind == "multigil":
-        return multigil.Pool(workers)
-    if kind == "threads":
-        return cf.ThreadPoolExecutor(workers)
-    if kind in ("process-fork", "process-spawn", "process-forkserver"):
-        return cf.ProcessPoolExecutor(
-            workers, mp_context=mp.get_context(kind.split("-")[1]))
-    if kind == "stdlib-interpreters":
-        # Its workers do not see sys.path changes made at run time.
-        code = f"import sys; sys.path[:0] = {sys.path!r}"
-        return cf.InterpreterPoolExecutor(workers, initializer=exec,
-                                          initargs=(code,))
-    if kind == "_interpreters-minimal":
-        return MinimalInterpPool(workers)
-    raise ValueError(kind)
-
-
-def candidates():
-    kinds = ["multigil", "threads", "process-fork", "process-spawn"]
-    if hasattr(cf, "InterpreterPoolExecutor"):
-        kinds.append("stdlib-interpreters")
-    if _have_minimal_interp_pool():
-        kinds.append("_interpreters-minimal")
-    return kinds
 
 
 def warm(ex, workers):
@@ -249,7 +138,7 @@ def rss():
         for line in f:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
-import multigil, multigil._benchfns as b
+import multigil, multigil.bench.work as b
 k = int(sys.argv[1])
 # Start and end one pool first so that one-time costs (imports, the
 # extension's pages) are not counted per worker.

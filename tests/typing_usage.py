@@ -1,0 +1,69 @@
+"""Typed use of multigil's public API: tests/test_typing.py runs
+`mypy --strict` on this file against the stubs (multigil/*.pyi) and
+expects no error. It is never imported by the test suite."""
+import asyncio
+import concurrent.futures as cf
+from collections.abc import Iterator
+
+import multigil as mg
+from multigil import kernels
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+def add(x: int, y: float) -> float:
+    return x + y
+
+
+def describe(a: mg.SharedArray) -> str:
+    return f"{a.dtype} {len(a)} {a.nbytes} {a.readonly}"
+
+
+def use_pool() -> list[int]:
+    with mg.Pool(2, name="typed") as pool:
+        fut: cf.Future[int] = pool.submit(square, 3)
+        squares: Iterator[int] = pool.map(square, range(10), chunksize=4)
+        sums: list[float] = list(pool.map(add, [1, 2], [0.5, 1.5]))
+        star = list(pool.starmap(add, [(1, 2.0)], ordered=False))
+        warm: list[int] = pool.broadcast(square, 2)
+        workers: int = pool.workers
+        why: str | None = pool.broken
+        assert sums and star and warm and workers and why is None
+        result: int = asyncio.run(pool.arun(square, 4))
+        return [fut.result(), result, *squares]
+
+
+def use_shared() -> float:
+    a = mg.SharedArray(100, dtype="f8")
+    b = mg.SharedArray.from_iterable([1.0, 2.0, 3.0])
+    c = mg.SharedArray.from_buffer(bytes(16), dtype="i8")
+    a[0] = 1.5
+    a[1:3] = [2.0, 3.0]
+    view: mg.SharedArray = a[::2]
+    parts: list[mg.SharedArray] = a.split(4)
+    a += 1
+    a *= b[0]
+    kernels.add(a, 2.0)
+    st: kernels.Stats = kernels.combine_stats([kernels.stats(p) for p in parts])
+    mv = memoryview(a)
+    mean: float = kernels.mean(a) + a.var(ddof=1) + st.mean + mv.nbytes
+    first = a[0]
+    total = kernels.sum(c) + first + len(view) + describe(b).count(" ")
+    return mean + total
+
+
+def use_codec() -> object:
+    data: bytes = mg.dumps({"a": [1, 2.0]})
+    return mg.loads(data)
+
+
+def handle(e: BaseException) -> str:
+    if isinstance(e, mg.NotShareableError):
+        return "not shareable"
+    if isinstance(e, mg.BrokenPool):
+        return "broken"
+    if isinstance(e, (mg.RemoteTraceback, mg.MultigilError)):
+        return str(e)
+    return "other"
