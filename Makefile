@@ -35,7 +35,7 @@ SANFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,float-ca
 VENV    ?= build/venv$(TAG)
 PYTEST_ARGS ?=
 
-.PHONY: all build test test-all asan asan-build bench demo clean soak ctest tsan FORCE
+.PHONY: all build test test-all asan asan-build bench demo clean soak ctest tsan stress FORCE
 
 all: build
 build: $(TARGET)
@@ -100,6 +100,14 @@ demo: build
 
 clean:
 	rm -rf build multigil/_core*.so
+
+# The queue stress test at full size (issue #8): 1,000,000 numbered items,
+# 4 producer and 4 consumer interpreters, exactly once, also closed
+# mid-stream. `make test` runs it at 40,000.
+stress:
+	$(MAKE) TEST_HOOKS=1 build
+	@scripts/venv.sh $(PYTHON) $(VENV)
+	MULTIGIL_STRESS_ITEMS=1000000 MULTIGIL_TEST_HOOKS=1 $(VENV)/bin/python -m pytest -q tests/test_queue_stress.py $(PYTEST_ARGS)
 
 # Leak soak, not in `make test`: 1,000,000 tasks through one pool and 1,000
 # pool create/use/shutdown cycles (scripts/soak.py); SOAK_SECONDS=30 for

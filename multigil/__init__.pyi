@@ -5,13 +5,28 @@ from ._core import MultigilError as MultigilError
 from ._core import NotShareableError as NotShareableError
 from ._core import RemoteTraceback as RemoteTraceback
 from ._core import SharedArray as SharedArray
+from ._core import Barrier as Barrier
+from ._core import BoundedSemaphore as BoundedSemaphore
+from ._core import BrokenBarrierError as BrokenBarrierError
+from ._core import Condition as Condition
+from ._core import Event as Event
+from ._core import Lock as Lock
+from ._core import Queue as Queue
+from ._core import QueueClosed as QueueClosed
+from ._core import QueueEmpty as QueueEmpty
+from ._core import QueueFull as QueueFull
+from ._core import RLock as RLock
+from ._core import Semaphore as Semaphore
 from ._core import dumps as dumps
 from ._core import loads as loads
 from .pool import BrokenPool as BrokenPool
+from .pipeline import Pipeline as Pipeline
 from .pool import Pool as Pool
 
 __version__: str
 __all__ = [
-    "BrokenPool", "MultigilError", "NotShareableError", "Pool",
-    "RemoteTraceback", "SharedArray", "dumps", "kernels", "loads",
+    "Barrier", "BoundedSemaphore", "BrokenBarrierError", "BrokenPool",
+    "Condition", "Event", "Lock", "MultigilError", "NotShareableError",
+    "Pipeline", "Pool", "Queue", "QueueClosed", "QueueEmpty", "QueueFull",
+    "RLock", "RemoteTraceback", "SharedArray", "dumps", "kernels", "loads",
 ]

@@ -700,7 +700,8 @@ def test_handle_record_wraps_the_same_memory():
 @pytest.mark.parametrize("kind, index, meta, match", [
     (1, 1, shared_meta("i", 0, 1, 4), "block handle 1, but the message "
                                       "carries 1 handles"),
-    (2, 0, shared_meta("i", 0, 1, 4), "handle of unknown kind 2"),
+    (99, 0, shared_meta("i", 0, 1, 4), "handle of unknown kind 99"),
+    (2, 0, b"", "handle 0 is a block, not a queue"),
     (1 << 40, 0, b"", "handle of unknown kind"),
     (1, 0, shared_meta("i", 0, 1, 4)[:-1], "25 bytes of view metadata"),
     (1, 0, bytes(65), "65 bytes of metadata"),

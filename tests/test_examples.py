@@ -35,6 +35,16 @@ def test_demo_runs_and_every_way_agrees():
     assert r.stdout.rstrip().endswith("verified")
 
 
+@pytest.mark.parametrize("name,args", [
+    ("channel.py", ["--records", "5000"]),
+    ("etl_pipeline.py", ["--records", "3000", "--workers", "2"]),
+])
+def test_queue_examples_match_a_serial_run(name, args):
+    r = run_example(name, *args)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.splitlines()[-1] == "verified"
+
+
 def _openpyxl_here():
     import importlib.util
     return importlib.util.find_spec("openpyxl") is not None

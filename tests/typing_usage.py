@@ -67,3 +67,18 @@ def handle(e: BaseException) -> str:
     if isinstance(e, (mg.RemoteTraceback, mg.MultigilError)):
         return str(e)
     return "other"
+
+
+def channels() -> int:
+    q = mg.Queue(4)
+    q.put(1)
+    q.put_many([2, 3])
+    items: list[object] = q.get_many(2, timeout=1.0)
+    ev = mg.Event()
+    with mg.Lock():
+        ev.set()
+    cond = mg.Condition(mg.RLock())
+    with cond:
+        cond.notify_all()
+    total = len(list(mg.Pipeline(range(3)).map(abs).batch(2)))
+    return len(items) + int(ev.is_set()) + total + mg.Barrier(1).wait()

@@ -63,6 +63,17 @@ typedef struct mg_state {
 
     /* kernels.c */
     PyTypeObject *StatsType; /* struct sequence returned by stats() */
+
+    /* queue.c */
+    PyTypeObject *QueueType;
+    PyObject *QueueEmpty;  /* (MultigilError, queue.Empty) */
+    PyObject *QueueFull;   /* (MultigilError, queue.Full) */
+    PyObject *QueueClosed; /* MultigilError */
+
+    /* sync.c: Event, Lock, RLock, Semaphore, BoundedSemaphore, Barrier,
+     * Condition (indexed by mg_sync_type) */
+    PyTypeObject *sync_types[7];
+    PyObject *BrokenBarrierError; /* threading.BrokenBarrierError */
 } mg_state;
 
 extern PyModuleDef mg_module_def;
@@ -78,6 +89,8 @@ int mg_errors_module_add(PyObject *mod, mg_state *st);
 int mg_codec_module_add(PyObject *mod, mg_state *st);
 int mg_pool_module_add(PyObject *mod, mg_state *st);
 int mg_shared_module_add(PyObject *mod, mg_state *st);
+int mg_queue_module_add(PyObject *mod, mg_state *st);
+int mg_sync_module_add(PyObject *mod, mg_state *st);
 int mg_buildinfo_module_add(PyObject *mod, mg_state *st);
 
 /* Each concern traverses and clears its own fields of mg_state. */
@@ -91,5 +104,9 @@ int mg_shared_state_traverse(mg_state *st, visitproc visit, void *arg);
 void mg_shared_state_clear(mg_state *st);
 int mg_kernels_state_traverse(mg_state *st, visitproc visit, void *arg);
 void mg_kernels_state_clear(mg_state *st);
+int mg_queue_state_traverse(mg_state *st, visitproc visit, void *arg);
+void mg_queue_state_clear(mg_state *st);
+int mg_sync_state_traverse(mg_state *st, visitproc visit, void *arg);
+void mg_sync_state_clear(mg_state *st);
 
 #endif /* MG_CORE_H */
