@@ -84,6 +84,7 @@ static const mg_concern concerns[] = {
     {mg_shared_module_add, mg_shared_state_traverse, mg_shared_state_clear},
     {mg_kernels_module_add, mg_kernels_state_traverse,
      mg_kernels_state_clear},
+    {mg_sharedproc_module_add, NULL, NULL},
     {mg_sharedtest_module_add, NULL, NULL},
 };
 
