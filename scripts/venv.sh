@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # venv.sh PYTHON VENV [bench] - make VENV for PYTHON with what tests need
 # (pytest, hypothesis; with "bench" also the reference packages NumPy,
-# pyarrow, pandas, polars, joblib where the Python has wheels for them).
+# pyarrow, pandas, polars, joblib, dask[distributed] where the Python has
+# wheels for them).
 set -eu
 py=$1 venv=$2 extra=${3:-}
 stamp="$venv/.multigil-$extra-ok"
@@ -17,7 +18,7 @@ for pkg in numpy pyarrow polars; do
     pip install --only-binary=:all: "$pkg" >/dev/null 2>&1 || echo "note: $pkg not available for $py"
 done
 if [ "$extra" = bench ]; then
-    for pkg in pandas joblib backports.interpreters; do
+    for pkg in pandas joblib backports.interpreters 'dask[distributed]'; do
         pip install --only-binary=:all: "$pkg" >/dev/null 2>&1 || echo "note: $pkg not available for $py"
     done
 fi

@@ -1,0 +1,71 @@
+"""multigil.dask: a WorkerPlugin puts a multigil Pool behind a Dask
+executor; annotated tasks run in its worker interpreters. Real
+distributed.LocalCluster, in-process and with worker processes."""
+import pytest
+
+distributed = pytest.importorskip(
+    "distributed", reason="needs dask.distributed (pip install "
+    "'dask[distributed]'; in the bench extra of scripts/venv.sh)")
+import dask  # noqa: E402
+
+import helpers_dask as hd  # noqa: E402
+from multigil.dask import Plugin  # noqa: E402
+
+
+def graph():
+    parts = [dask.delayed(hd.cpu)(1000 + i) for i in range(6)]
+    total = parts[0]
+    for p in parts[1:]:
+        total = dask.delayed(hd.add)(total, p)
+    return total
+
+
+@pytest.fixture(params=[False, True], ids=["threads", "processes"])
+def client(request):
+    cluster = distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=request.param,
+        dashboard_address=None, worker_dashboard_address=None)
+    c = distributed.Client(cluster)
+    c.register_plugin(Plugin())
+    yield c
+    c.close()
+    cluster.close()
+
+
+def test_annotated_graph_runs_in_interpreters_and_matches(client):
+    want = client.compute(graph()).result()
+    with dask.annotate(executor="multigil"):
+        got = client.compute(graph()).result()
+    assert got == want == sum(hd.cpu(1000 + i) for i in range(6))
+    with dask.annotate(executor="multigil"):
+        ids = client.gather(client.map(hd.where, range(4)))
+    assert [x for _, x in ids] == [0, 1, 2, 3]
+    assert all(i != 0 for i, _ in ids)  # not the main interpreter
+
+
+def test_exception_reaches_the_client_with_traceback(client):
+    with dask.annotate(executor="multigil"):
+        fut = client.submit(hd.boom, 3)
+    with pytest.raises(ValueError, match="boom 3") as info:
+        fut.result()
+    notes = "".join(getattr(info.value, "__notes__", []))
+    assert "in boom" in notes and "helpers_dask.py" in notes
+
+
+def test_plugin_teardown_shuts_the_pool_down():
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1,
+                                  processes=False, dashboard_address=None,
+                                  worker_dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as c:
+        c.register_plugin(Plugin(name="mg2"))
+        w = next(iter(cluster.workers.values()))
+        pool = w.executors["mg2"].pool
+        c.unregister_worker_plugin(_plugin_name(w))
+        assert "mg2" not in w.executors
+        assert pool._c.closed
+
+
+def _plugin_name(worker):
+    (name,) = [n for n, p in worker.plugins.items()
+               if isinstance(p, Plugin)]
+    return name
