@@ -19,6 +19,7 @@ joining. Nothing here runs in a worker interpreter.
 import logging
 import os
 import queue
+import re
 import signal
 import socket
 import sys
@@ -146,8 +147,7 @@ class _Worker:
             raise
         finally:
             theirs.close()
-        from .pool import _absolute_sys_path
-        payload, box = _wire.encode((_absolute_sys_path(), os.getcwd(),
+        payload, box = _wire.encode((self.owner.sys_path, os.getcwd(),
                                      dict(os.environ)))
         _wire.send(mine, payload, box.fds)
         self.proc, self.sock = proc, mine
@@ -186,8 +186,12 @@ class _Worker:
             self.owner._thread_ended(self)
 
     def _one(self, fut, started, task, what):
-        if not started and not fut.set_running_or_notify_cancel():
-            return
+        if not started:
+            try:
+                if not fut.set_running_or_notify_cancel():
+                    return
+            except RuntimeError:  # cancelled and already notified
+                return
         chunk = task[0] == "chunk"
         try:
             payload, box = _wire.encode(task)
@@ -237,9 +241,10 @@ class _Worker:
 class ProcessWorkers:
     """The process workers of one Pool (at most `size` processes)."""
 
-    def __init__(self, name, size):
+    def __init__(self, name, size, sys_path):
         self.name = name
         self.size = size
+        self.sys_path = sys_path  # the pool's, from its creation
         self._queue = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads = []
@@ -293,13 +298,20 @@ class ProcessWorkers:
             self._closed = True
             threads = list(self._threads)
         if cancel_futures:
+            keep = []
             while True:
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if item is not _STOP:
+                if item is _STOP:
+                    continue
+                if item[1]:  # already RUNNING (an interpreter refused it)
+                    keep.append(item)
+                else:
                     item[0].cancel()
+            for item in keep:
+                self._queue.put(item)
         if first:
             for _ in threads:
                 self._queue.put(_STOP)
@@ -352,17 +364,19 @@ def end_all_at_exit():
         raise
 
 
+_REFUSAL_RE = re.compile(r"module (\S+) " + REFUSAL)
+
+
 def refusal(exc):
-    """The subinterpreter refusal text in exc's chain (or in the traceback
-    text of its RemoteTraceback causes), else None."""
+    """'module X does not support loading in subinterpreters' when that
+    refusal is in exc's chain (or in the traceback text of its
+    RemoteTraceback causes), else None."""
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        text = str(exc)
-        if REFUSAL in text:
-            for line in text.splitlines():
-                if REFUSAL in line:
-                    return line.strip()
+        m = _REFUSAL_RE.search(str(exc))
+        if m is not None:
+            return m.group(0)
         exc = exc.__cause__ or exc.__context__
     return None
 

@@ -15,6 +15,7 @@ import queue
 import sys
 import threading
 import time
+import weakref
 from concurrent.futures import CancelledError, Executor, Future
 from concurrent.futures import _base
 
@@ -579,7 +580,9 @@ class Pool(Executor):
         self._nprocs = process_workers
         self._procs = None         # multigil._fallback.ProcessWorkers
         self._routes = {}          # route key -> (name, why)
+        self._routes_lock = threading.Lock()  # _routes and _reruns writes
         self._reruns = 0
+        self._sys_path = _absolute_sys_path()
         self._name = name if name is not None else f"pool{next(_pool_ids)}"
         _install_hooks()
         if _exiting:
@@ -587,7 +590,7 @@ class Pool(Executor):
                                "shutdown has begun")
         self._shutdown_lock = threading.Lock()
         self._closed = False
-        self._c = _core.Pool(n, _absolute_sys_path(), initializer, initargs,
+        self._c = _core.Pool(n, self._sys_path, initializer, initargs,
                              max_tasks_per_worker or 0, _spin_us_from_env(),
                              str(self._name))
 
@@ -671,8 +674,11 @@ class Pool(Executor):
                                        "shutdown")
                 if self._procs is None:
                     from . import _fallback
-                    self._procs = _fallback.ProcessWorkers(self._name,
-                                                           self._nprocs)
+                    procs = _fallback.ProcessWorkers(
+                        self._name, self._nprocs, self._sys_path)
+                    # A pool dropped without shutdown ends its processes.
+                    weakref.finalize(self, procs.shutdown, False)
+                    self._procs = procs
                 procs = self._procs
         return procs
 
@@ -695,7 +701,8 @@ class Pool(Executor):
                                                    started=True)
             except RuntimeError:
                 return False  # shut down meanwhile: the refusal stands
-            self._reruns += 1
+            with self._routes_lock:
+                self._reruns += 1
             return True
         exc.add_note(
             f"multigil: {_fn_name(fn)} was not re-run in a process: the "
@@ -707,10 +714,13 @@ class Pool(Executor):
 
     def _learn(self, fn, why):
         key = _route_key(fn)
-        if key is None or key in self._routes:
+        if key is None:
             return
         name = _fn_name(fn)
-        self._routes[key] = (name, why)
+        with self._routes_lock:
+            if key in self._routes:
+                return
+            self._routes[key] = (name, why)
         logging.getLogger("multigil").warning(
             "multigil pool %r: %s runs in process workers from now on: %s",
             self._name, name, why)

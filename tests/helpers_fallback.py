@@ -39,3 +39,25 @@ def fill(a, value):
 
 def same(a):
     return a
+
+
+def make(n, value):
+    """A SharedArray created in the process worker, returned."""
+    import multigil
+    a = multigil.SharedArray(n, "i8")
+    a.fill(value)
+    return a
+
+
+def wait_file(path):
+    import time
+    while not os.path.exists(path):
+        time.sleep(0.01)
+    return os.getpid()
+
+
+def touch(path):
+    import time
+    time.sleep(0.2)
+    with open(path, "w"):
+        pass

@@ -37,12 +37,9 @@ def dev_shm():
 
 
 def gone(pid):
-    """True once pid is no process (not even a zombie of ours)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split()[2] == "Z" and False
-    except FileNotFoundError:
-        return True
+    """True once pid is no process: it ended and was reaped (a zombie
+    still has its /proc entry)."""
+    return not os.path.exists(f"/proc/{pid}")
 
 
 @pytest.fixture
@@ -127,6 +124,48 @@ def test_small_array_is_copied_in_and_out(fpool):
     assert list(a) == [0, 0, 3, 3, 3, 0, 0, 0]
 
 
+@pytest.mark.parametrize("n", [BIG, 10], ids=["memfd", "heap"])
+def test_array_made_in_the_process_comes_back(fpool, n):
+    a = fpool.submit_process(hf.make, n, 5).result()
+    assert isinstance(a, multigil.SharedArray)
+    assert len(a) == n and a[0] == 5 and a[n - 1] == 5
+    a[0] = 6  # ours now: the process worker may have dropped its view
+    assert a[0] == 6
+
+
+def test_cancel_and_shutdown_cancel_futures_of_process_tasks(tmp_path):
+    p = multigil.Pool(1, process_workers=1)
+    flag = tmp_path / "go"
+    try:
+        first = p.submit_process(hf.wait_file, str(flag))
+        queued = [p.submit_process(hf.where, i) for i in range(3)]
+        assert queued[0].cancel()
+        p.shutdown(wait=False, cancel_futures=True)
+        flag.write_text("")
+        assert first.result() != os.getpid()
+        assert all(f.cancelled() for f in queued)
+    finally:
+        flag.write_text("")
+        p.shutdown()
+
+
+def test_pool_dropped_without_shutdown_ends_its_processes():
+    import gc
+    import time
+    p = multigil.Pool(1)
+    p.submit_process(hf.where).result()
+    procs = p._procs
+    pids = list(procs.pids)
+    del p
+    gc.collect()
+    deadline = time.monotonic() + 30
+    while procs.alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for w in list(procs._threads):
+        w.thread.join(30)
+    assert all(gone(pid) for pid in pids)
+
+
 def test_frozen_array_is_read_only_in_the_process(fpool):
     a = multigil.SharedArray(BIG, "i8")
     a.freeze()
@@ -189,13 +228,14 @@ def test_exit_hook_ends_process_workers(tmp_path):
         if __name__ == "__main__":
             p = multigil.Pool(1)
             pid, _ = p.submit_process(hf.where).result()
-            p.submit_process(hf.where)  # still queued at exit
+            p.submit_process(hf.touch, {str(tmp_path / "late")!r})  # queued
             print(pid, flush=True)
     """))
     before = dev_shm()
     out = subprocess.run([sys.executable, str(script)], capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
+    assert (tmp_path / "late").exists()  # queued work ran before the end
     assert gone(int(out.stdout.split()[0]))
     assert dev_shm() == before
 
