@@ -87,6 +87,28 @@ class Executor(cf.Executor):
         self.pool.shutdown(wait, cancel_futures=cancel_futures)
 
 
+PROFILER_KEY = "distributed.worker.profile.enabled"
+
+
+def _check_profiler():
+    """Dask's profiler samples sys._current_frames() (every 2 s on the
+    event loop's thread, every 10 ms while tasks run on its threads).
+    CPython's sys._current_frames() walks the threads of every
+    interpreter and makes frame objects for theirs with the calling
+    interpreter's allocator: while a worker interpreter runs Python, that
+    corrupts memory and the Dask worker dies ("free(): invalid pointer").
+    Refuse to start rather than crash later."""
+    import dask
+    if dask.config.get(PROFILER_KEY, default=False):
+        raise RuntimeError(
+            "multigil.dask needs Dask's profiler off on the workers: it "
+            "calls sys._current_frames(), which crashes CPython while "
+            "other interpreters run Python. Start the workers with "
+            "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False (or "
+            f"dask.config.set({{{PROFILER_KEY!r}: False}}) before the "
+            "cluster starts; see docs/dask.md)")
+
+
 def _nthreads(worker):
     n = getattr(worker, "nthreads", None)
     if n is None:
@@ -107,6 +129,7 @@ class Plugin(_WorkerPlugin):
         self.name = name
 
     def setup(self, worker):
+        _check_profiler()
         n = self.workers or _nthreads(worker)
         pool = Pool(n, name=f"dask-{self.name}")
         worker.executors[self.name] = Executor(pool, _nthreads(worker))

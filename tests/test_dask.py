@@ -20,16 +20,36 @@ def graph():
     return total
 
 
+NO_PROFILER = {"distributed.worker.profile.enabled": False}
+
+
 @pytest.fixture(params=[False, True], ids=["threads", "processes"])
 def client(request):
-    cluster = distributed.LocalCluster(
-        n_workers=1, threads_per_worker=2, processes=request.param,
-        dashboard_address=None, worker_dashboard_address=None)
-    c = distributed.Client(cluster)
-    c.register_plugin(Plugin())
-    yield c
-    c.close()
-    cluster.close()
+    with dask.config.set(NO_PROFILER):
+        cluster = distributed.LocalCluster(
+            n_workers=1, threads_per_worker=2, processes=request.param,
+            dashboard_address=None, worker_dashboard_address=None)
+        c = distributed.Client(cluster)
+        c.register_plugin(Plugin())
+        yield c
+        c.close()
+        cluster.close()
+
+
+def test_plugin_refuses_workers_with_the_profiler_on():
+    """Dask's profiler calls sys._current_frames(), which corrupts memory
+    while worker interpreters run Python (the bench crashed a worker with
+    "free(): invalid pointer"): the plugin refuses, with what to do."""
+    with dask.config.set({"distributed.worker.profile.enabled": True}), \
+            distributed.LocalCluster(
+                n_workers=1, threads_per_worker=1, processes=False,
+                dashboard_address=None,
+                worker_dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as c:
+        with pytest.raises(RuntimeError, match="PROFILE__ENABLED=False"):
+            c.register_plugin(Plugin())
+        w = next(iter(cluster.workers.values()))
+        assert "multigil" not in w.executors
 
 
 def test_annotated_graph_runs_in_interpreters_and_matches(client):
@@ -52,8 +72,15 @@ def test_exception_reaches_the_client_with_traceback(client):
     assert "in boom" in notes and "helpers_dask.py" in notes
 
 
+def test_long_tasks_run(client):
+    """Tasks longer than Dask's profile cycle (2 s by default)."""
+    with dask.annotate(executor="multigil"):
+        futs = client.map(hd.cpu, [4_000_000] * 2, pure=False)
+    assert client.gather(futs) == [hd.cpu(4_000_000)] * 2
+
+
 def test_plugin_teardown_shuts_the_pool_down():
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1,
+    with dask.config.set(NO_PROFILER), distributed.LocalCluster(n_workers=1, threads_per_worker=1,
                                   processes=False, dashboard_address=None,
                                   worker_dashboard_address=None) as cluster, \
             distributed.Client(cluster) as c:
