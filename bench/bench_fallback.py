@@ -19,7 +19,7 @@
    peak PSS of the process tree.
 
 Every variant of 2 and 3 runs in a fresh child process (peaks do not
-mix); the PSS sampler is bench/bench_memory.py's, run here, outside the
+mix), --rounds times interleaved, medians reported; the PSS sampler is bench/bench_memory.py's, run here, outside the
 measured tree. The machine this was written on has 2 cores shared with
 other jobs: figures are noisy; compare within one run.
 """
@@ -110,6 +110,21 @@ def handoff(a):
 
 # ---- figures 2 and 3: children ----
 
+def tree_cpu_s():
+    """utime + stime of this process and its descendants, in seconds."""
+    from bench_memory import descendants
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in descendants(os.getpid()):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
 def child(variant, a):
     import gc
     prep = PREPARE[variant](a)
@@ -117,10 +132,18 @@ def child(variant, a):
     print("ready", flush=True)
     if sys.stdin.readline().strip() != "go":
         return 1
-    t = time.perf_counter()
-    check = prep()
+    run, close = prep if isinstance(prep, tuple) else (prep, None)
+    t, c = time.perf_counter(), tree_cpu_s()
+    check = run()
     seconds = time.perf_counter() - t
-    print(json.dumps({"seconds": seconds, "check": check}), flush=True)
+    # CPU of every thread of the process tree (pool processes, Dask's
+    # scheduler, nanny and workers, all still alive here) during the job:
+    # less noisy than wall time on a shared machine.
+    cpu_s = tree_cpu_s() - c
+    if close is not None:
+        close()
+    print(json.dumps({"seconds": seconds, "cpu_s": cpu_s, "check": check}),
+          flush=True)
     sys.stdin.readline()
     return 0
 
@@ -163,19 +186,18 @@ def prep_numpy_serial(a):
     return run
 
 
-def prep_numpy_fallback(a):
+def prep_numpy_fallback(a, procs=2):
     import multigil
     src, dst, parts = _np_chunks(a, True)
-    pool = multigil.Pool(2, process_workers=2)
+    pool = multigil.Pool(2, process_workers=procs)
     _warm(pool, normalize_into, [
         (multigil.SharedArray.from_iterable([1.0, 2.0, 4.0], "f8"),
          multigil.SharedArray(3, "f8"))] * 2)
 
     def run():
         list(pool.map(normalize_into, *zip(*parts), chunksize=1))
-        pool.shutdown()
         return float(np.asarray(dst)[::1000].sum())
-    return run
+    return run, pool.shutdown
 
 
 def _frames(a):
@@ -197,10 +219,8 @@ def prep_pandas_fallback(a):
     _warm(pool, chunk_mean, [(c.iloc[:4],) for c in chunks])
 
     def run():
-        out = [float(x) for x in pool.map(chunk_mean, chunks, chunksize=1)]
-        pool.shutdown()
-        return out
-    return run
+        return [float(x) for x in pool.map(chunk_mean, chunks, chunksize=1)]
+    return run, pool.shutdown
 
 
 def _dask_prep(a, n_workers, threads, plugin):
@@ -223,15 +243,17 @@ def _dask_prep(a, n_workers, threads, plugin):
             else contextlib.nullcontext()
         with ctx:
             futs = client.map(cpu, [a.dask_n] * a.dask_tasks, pure=False)
-        out = sum(client.gather(futs))
+        return sum(client.gather(futs))
+
+    def close():
         client.close()
         cluster.close()
-        return out
-    return run
+    return run, close
 
 
 PREPARE = {
     "numpy-serial": prep_numpy_serial,
+    "numpy-fallback1": lambda a: prep_numpy_fallback(a, 1),
     "numpy-fallback2": prep_numpy_fallback,
     "pandas-serial": prep_pandas_serial,
     "pandas-fallback2": prep_pandas_fallback,
@@ -240,7 +262,7 @@ PREPARE = {
     "dask-2procs-1thread": lambda a: _dask_prep(a, 2, 1, False),
     "dask-1proc-2threads": lambda a: _dask_prep(a, 1, 2, False),
 }
-GROUPS = {"numpy": ["numpy-serial", "numpy-fallback2"],
+GROUPS = {"numpy": ["numpy-serial", "numpy-fallback1", "numpy-fallback2"],
           "pandas": ["pandas-serial", "pandas-fallback2"],
           "dask": ["dask-1proc-2threads-multigil", "dask-2procs-1thread",
                    "dask-1proc-2threads"]}
@@ -274,8 +296,20 @@ def measure(variant, a):
             proc.wait()
     peak = max(sampler.peak, base)
     return {"variant": variant, "seconds": res["seconds"],
+            "cpu_s": res["cpu_s"],
             "base_mb": base / 1024, "peak_mb": peak / 1024,
             "added_mb": (peak - base) / 1024, "check": res["check"]}
+
+
+def median_row(rows):
+    """The medians of a variant's rounds (and the spread of its time)."""
+    out = dict(rows[0])
+    for k in ("seconds", "cpu_s", "base_mb", "peak_mb", "added_mb"):
+        out[k] = statistics.median(r[k] for r in rows)
+    out["min_s"] = min(r["seconds"] for r in rows)
+    out["max_s"] = max(r["seconds"] for r in rows)
+    out["rounds"] = len(rows)
+    return out
 
 
 def have(mod):
@@ -289,8 +323,11 @@ def main(argv=None):
     ap.add_argument("--mb", type=int, default=800)
     ap.add_argument("--values", type=int, default=10_000_000)
     ap.add_argument("--repeat", type=int, default=20)
-    ap.add_argument("--dask-n", type=int, default=1_500_000)
+    ap.add_argument("--dask-n", type=int, default=6_000_000)
     ap.add_argument("--dask-tasks", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="runs of each variant of figures 2 and 3 "
+                    "(interleaved; medians reported)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--child")
     a = ap.parse_args(argv)
@@ -307,7 +344,11 @@ def main(argv=None):
             if not have(need):
                 out[group] = f"skipped: {need} is not installed"
                 continue
-            out[group] = [measure(v, a) for v in GROUPS[group]]
+            runs = {v: [] for v in GROUPS[group]}
+            for _ in range(a.rounds):  # interleaved: load drifts
+                for v in GROUPS[group]:
+                    runs[v].append(measure(v, a))
+            out[group] = [median_row(rows) for rows in runs.values()]
     if a.json:
         print(json.dumps(out, indent=1))
         return 0
@@ -335,11 +376,13 @@ def report(out):
         if isinstance(rows, str):
             print(f"   {rows}")
             continue
-        print(f"   {'variant':32} {'seconds':>8} {'peak MB':>9} "
-              f"{'added MB':>9}")
+        print(f"   {'variant':30} {'seconds':>8} {'(min-max)':>15} "
+              f"{'CPU s':>7} {'peak MB':>8} {'added MB':>8}")
         for r in rows:
-            print(f"   {r['variant']:32} {r['seconds']:8.3f} "
-                  f"{r['peak_mb']:9.1f} {r['added_mb']:9.1f}")
+            spread = f"{r['min_s']:.3f}-{r['max_s']:.3f}"
+            print(f"   {r['variant']:30} {r['seconds']:8.3f} {spread:>15} "
+                  f"{r['cpu_s']:7.2f} {r['peak_mb']:8.1f} {r['added_mb']:8.1f}")
+        print(f"   (medians of {rows[0]['rounds']} interleaved rounds)")
 
 
 if __name__ == "__main__":

@@ -176,7 +176,9 @@ class _Worker:
     def _serve(self):
         try:
             while True:
+                self.owner._idle_change(1)
                 item = self.owner._queue.get()
+                self.owner._idle_change(-1)
                 if item is _STOP:
                     return
                 self._one(*item)
@@ -249,6 +251,7 @@ class ProcessWorkers:
         self._lock = threading.Lock()
         self._threads = []
         self._closed = False
+        self._idle = 0          # serving threads waiting for a task
         self.pids = []          # every process started (for tests)
         self.tasks = 0
         self.failed = 0
@@ -257,6 +260,10 @@ class ProcessWorkers:
     def _started(self, pid):
         with self._lock:
             self.pids.append(pid)
+
+    def _idle_change(self, k):
+        with self._lock:
+            self._idle += k
 
     def _count(self, ok):
         with self._lock:
@@ -280,7 +287,9 @@ class ProcessWorkers:
             if self._closed:
                 raise RuntimeError("cannot schedule new futures after "
                                    "shutdown")
-            if len(self._threads) < self.size:
+            # A new process only when no idle one will take the task.
+            if len(self._threads) < self.size \
+                    and self._idle <= self._queue.qsize():
                 w = _Worker(self, len(self.pids) + len(self._threads))
                 self._threads.append(w)
                 _register(self)

@@ -138,7 +138,11 @@ def process_task(fn):
     worker interpreter (for functions that need NumPy, pandas or another
     module that cannot load in a subinterpreter)."""
     _check_function(fn)
-    fn._mg_process = True
+    try:
+        fn._mg_process = True
+    except AttributeError:
+        raise TypeError(f"process_task() needs a function, not "
+                        f"{type(fn).__name__}") from None
     return fn
 
 
@@ -665,13 +669,12 @@ class Pool(Executor):
         return key is not None and key in self._routes
 
     def _process_workers(self, rerun=False):
+        # A refused task queued before shutdown still reruns.
+        if self._closed and not rerun:
+            raise RuntimeError("cannot schedule new futures after shutdown")
         procs = self._procs
         if procs is None:
             with self._shutdown_lock:
-                # A refused task queued before shutdown still reruns.
-                if self._closed and not rerun:
-                    raise RuntimeError("cannot schedule new futures after "
-                                       "shutdown")
                 if self._procs is None:
                     from . import _fallback
                     procs = _fallback.ProcessWorkers(
@@ -693,7 +696,7 @@ class Pool(Executor):
         why = _fallback.refusal(exc)
         if why is None:
             return False
-        kind, fn = rerun[0], rerun[1]
+        fn = rerun[1]
         self._learn(fn, why)
         if not running and _fallback.refused_before_running(exc):
             try:
@@ -731,9 +734,11 @@ class Pool(Executor):
         tasks an interpreter refused and a process ran, "process_workers":
         processes alive, "processes_started": how many were started}."""
         procs = self._procs
+        with self._routes_lock:
+            routes = dict(self._routes.values())
         return {
             "fallback": self._fallback,
-            "process_functions": dict(self._routes.values()),
+            "process_functions": routes,
             "process_tasks": procs.tasks if procs else 0,
             "reruns": self._reruns,
             "process_workers": procs.alive() if procs else 0,

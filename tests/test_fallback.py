@@ -85,6 +85,12 @@ def test_submit_process_runs_in_another_process(fpool):
     assert fpool.fallback_stats()["process_tasks"] == 1
 
 
+def test_processes_start_only_when_needed(fpool):
+    for i in range(3):  # one after another: one process serves them all
+        fpool.submit_process(hf.where, i).result()
+    assert fpool.fallback_stats()["processes_started"] == 1
+
+
 def test_process_task_decorator_routes_submit_and_map(fpool):
     fn = multigil.process_task(hf.where)
     try:
