@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from concurrent.futures.process import BrokenProcessPool
 
 import pytest
@@ -144,6 +145,8 @@ def test_cancel_and_shutdown_cancel_futures_of_process_tasks(tmp_path):
     flag = tmp_path / "go"
     try:
         first = p.submit_process(hf.wait_file, str(flag))
+        while not first.running():  # taken by the process worker
+            time.sleep(0.01)
         queued = [p.submit_process(hf.where, i) for i in range(3)]
         assert queued[0].cancel()
         p.shutdown(wait=False, cancel_futures=True)
@@ -157,7 +160,6 @@ def test_cancel_and_shutdown_cancel_futures_of_process_tasks(tmp_path):
 
 def test_pool_dropped_without_shutdown_ends_its_processes():
     import gc
-    import time
     p = multigil.Pool(1)
     p.submit_process(hf.where).result()
     procs = p._procs
