@@ -366,3 +366,14 @@ def test_example_a_pandas_chunk_mean(fpool):
     chunks = [df.iloc[i:i + 250] for i in range(0, 1000, 250)]
     want = [c["value"].mean() for c in chunks]
     assert list(fpool.map(hn.chunk_mean, chunks)) == want
+
+
+def test_imported_block_fd_is_close_on_exec():
+    import fcntl
+    a = multigil.SharedArray(BIG, "f8")
+    fd, nbytes, _, n, stride, code, _, _ = _core._shared_export(a)
+    b = _core._shared_import(fd, nbytes, 0, n, stride, code, False)
+    mine = _core._shared_export(b)[0]
+    assert mine != fd
+    assert fcntl.fcntl(mine, fcntl.F_GETFD) & fcntl.FD_CLOEXEC
+    assert fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC

@@ -4,11 +4,12 @@
  * Owns four module functions: _shared_export (what a process needs to
  * rebuild a view: the block's memfd, sizes, the view's offset, length,
  * stride, dtype and frozen flag), _shared_import (a view over a memfd
- * another process sent, over bytes, or over the block of an array of this
+ * another process sent (a close-on-exec dup of it), over bytes, or over the block of an array of this
  * process), and _shared_read/_shared_write (bytes of a heap block, for
  * the small blocks that cross by copy). The fd stays owned by the block:
  * export hands out the number, the caller sends it (SCM_RIGHTS) while the
- * array keeps the block alive; import dups the fd it is given.
+ * array keeps the block alive; import dups the fd it is given
+ * (close-on-exec, like the memfd itself).
  *
  * Locks: none (blocks are atomics). Every size and offset that comes from
  * another process is checked against the block before any view is made:
@@ -19,7 +20,8 @@
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
-#include <unistd.h> /* dup, close */
+#include <fcntl.h>  /* fcntl(F_DUPFD_CLOEXEC) */
+#include <unistd.h> /* close */
 
 static PyObject *
 sharedproc_export(PyObject *mod, PyObject *obj)
@@ -93,7 +95,7 @@ block_from_bytes(PyObject *src, size_t *nbytes)
 static mg_block *
 block_from_fd(int fd, size_t nbytes, int frozen)
 {
-    int mine = dup(fd);
+    int mine = fcntl(fd, F_DUPFD_CLOEXEC, 0); /* not inherited by exec */
     if (mine < 0) {
         PyErr_SetFromErrno(PyExc_OSError);
         return NULL;
