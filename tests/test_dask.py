@@ -96,3 +96,18 @@ def _plugin_name(worker):
     (name,) = [n for n, p in worker.plugins.items()
                if isinstance(p, Plugin)]
     return name
+
+
+def test_preload_module_installs_the_executor():
+    """`dask worker --preload multigil.dask`: dask_setup(worker)."""
+    with dask.config.set(NO_PROFILER), distributed.LocalCluster(
+            n_workers=1, threads_per_worker=2, processes=False,
+            preload=["multigil.dask"], dashboard_address=None,
+            worker_dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as c:
+        w = next(iter(cluster.workers.values()))
+        pool = w.executors["multigil"].pool
+        assert pool.workers == 2
+        with dask.annotate(executor="multigil"):
+            assert c.submit(hd.where, 5).result()[1] == 5
+    assert pool._c.closed  # the worker's close shut it down
