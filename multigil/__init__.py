@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "Pool": "multigil.pool",
+    "process_task": "multigil.pool",
     "BrokenPool": "multigil.pool",
     "MultigilError": "multigil._core",
     "NotShareableError": "multigil._core",

@@ -15,6 +15,7 @@ import queue
 import sys
 import threading
 import time
+import weakref
 from concurrent.futures import CancelledError, Executor, Future
 from concurrent.futures import _base
 
@@ -23,7 +24,7 @@ from . import _core
 _core._pool_types()
 from ._core import BrokenPool, NotShareableError  # noqa: E402
 
-__all__ = ["Pool", "BrokenPool", "NotShareableError"]
+__all__ = ["Pool", "BrokenPool", "NotShareableError", "process_task"]
 
 _DEFAULT_SPIN_US = 50.0
 _MAX_SPIN_US = 100000.0
@@ -110,6 +111,65 @@ class _Future(Future):
                 and (timeout is None or timeout > 0)):
             self._mg_pool._c.spin()
         return super().exception(timeout)
+
+    # The engine completes a future through these two methods (on the
+    # worker's thread). With fallback="process" a task keeps what it needs
+    # to run again (_mg_rerun) until then: a task that an interpreter
+    # refused for a module that cannot load there goes to a process worker
+    # instead of failing (Pool._refused).
+    def set_exception(self, exception):
+        rerun = self.__dict__.pop("_mg_rerun", None)
+        if rerun is not None:
+            try:
+                if self._mg_pool._refused(self, rerun, exception):
+                    return
+            except Exception as e:  # noqa: BLE001 - keep the task's error
+                exception.add_note(f"multigil: could not re-run it in a "
+                                   f"process: {e!r}")
+        super().set_exception(exception)
+
+    def set_result(self, result):
+        rerun = self.__dict__.pop("_mg_rerun", None)
+        if rerun is not None and rerun[0] == "chunk" \
+                and type(result) is tuple and len(result) == 2 \
+                and result[1] is not None:
+            self._mg_pool._refused(self, rerun, result[1], running=True)
+        super().set_result(result)
+
+
+def process_task(fn):
+    """Decorator: the pool runs fn in its process workers, never in a
+    worker interpreter (for functions that need NumPy, pandas or another
+    module that cannot load in a subinterpreter)."""
+    _check_function(fn)
+    try:
+        fn._mg_process = True
+    except AttributeError:
+        raise TypeError(f"process_task() needs a function, not "
+                        f"{type(fn).__name__}") from None
+    return fn
+
+
+def _route_key(fn):
+    """What the pool remembers a function's route by: its code object
+    (a lambda or a partial made anew for each call still matches), else
+    the callable itself; None when that is not hashable."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    key = getattr(fn, "__code__", fn)
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _fn_name(fn):
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    mod = getattr(fn, "__module__", None)
+    name = getattr(fn, "__qualname__", None) or repr(fn)
+    return f"{mod}.{name}" if mod else name
 
 
 def _default_workers():
@@ -488,7 +548,8 @@ class Pool(Executor):
     concurrent.futures.Executor API.
 
     Pool(workers=None, *, max_workers=None, initializer=None, initargs=(),
-         max_tasks_per_worker=None, name=None)
+         max_tasks_per_worker=None, name=None, fallback="process",
+         process_workers=None)
 
     workers (or max_workers): number of worker interpreters, each on its
     own OS thread; default: the CPUs this process may use. initializer
@@ -496,10 +557,18 @@ class Pool(Executor):
     pool is broken. max_tasks_per_worker: a worker replaces its interpreter
     after that many tasks. Workers see sys.path, the working directory and
     the environment as they are when the pool is created.
+
+    fallback="process" (the default): a task that a worker interpreter
+    refuses because a module it needs cannot load in a subinterpreter
+    runs in a process worker instead, and later calls of that function go
+    there directly (docs/fallback.md); fallback=None raises the
+    ImportError. process_workers: at most that many process workers,
+    started when first needed (default: workers).
     """
 
     def __init__(self, workers=None, *, max_workers=None, initializer=None,
-                 initargs=(), max_tasks_per_worker=None, name=None):
+                 initargs=(), max_tasks_per_worker=None, name=None,
+                 fallback="process", process_workers=None):
         if workers is not None and max_workers is not None \
                 and workers != max_workers:
             raise TypeError("pass workers or max_workers, not both")
@@ -522,6 +591,21 @@ class Pool(Executor):
                                 "or None")
             if max_tasks_per_worker < 1:
                 raise ValueError("max_tasks_per_worker must be >= 1")
+        if fallback not in ("process", None):
+            raise ValueError(f"fallback must be 'process' or None, not "
+                             f"{fallback!r}")
+        if process_workers is None:
+            process_workers = n
+        if not isinstance(process_workers, int) \
+                or isinstance(process_workers, bool) or process_workers < 1:
+            raise ValueError("process_workers must be an integer >= 1")
+        self._fallback = fallback
+        self._nprocs = process_workers
+        self._procs = None         # multigil._fallback.ProcessWorkers
+        self._routes = {}          # route key -> (name, why)
+        self._routes_lock = threading.Lock()  # _routes and _reruns writes
+        self._reruns = 0
+        self._sys_path = _absolute_sys_path()
         self._name = name if name is not None else f"pool{next(_pool_ids)}"
         _install_hooks()
         if _exiting:
@@ -529,7 +613,7 @@ class Pool(Executor):
                                "shutdown has begun")
         self._shutdown_lock = threading.Lock()
         self._closed = False
-        self._c = _core.Pool(n, _absolute_sys_path(), initializer, initargs,
+        self._c = _core.Pool(n, self._sys_path, initializer, initargs,
                              max_tasks_per_worker or 0, _spin_us_from_env(),
                              str(self._name))
 
@@ -569,14 +653,116 @@ class Pool(Executor):
     def submit(self, fn, /, *args, **kwargs):
         """Run fn(*args, **kwargs) in a worker; returns a Future."""
         _check_function(fn)
+        if self._to_process(fn):
+            return self.submit_process(fn, *args, **kwargs)
         f = _Future()
         f._mg_pool = self
+        if self._fallback is not None:
+            f._mg_rerun = ("call", fn, args, kwargs)
         try:
             f._mg_task = self._c.submit(f, fn, args, kwargs or None)
         except BrokenPool:
             self._log_broken()
             raise
         return f
+
+    def submit_process(self, fn, /, *args, **kwargs):
+        """Run fn(*args, **kwargs) in one of the pool's process workers
+        (started when first needed); returns a Future. SharedArrays in the
+        arguments cross as shared memory, not copies."""
+        _check_function(fn)
+        f = _Future()
+        f._mg_pool = self
+        self._process_workers().submit(f, ("call", fn, args, kwargs),
+                                       _fn_name(fn))
+        return f
+
+    # ---- process fallback ----
+
+    def _to_process(self, fn):
+        if getattr(fn, "_mg_process", False):
+            return True
+        if not self._routes:
+            return False
+        key = _route_key(fn)
+        return key is not None and key in self._routes
+
+    def _process_workers(self, rerun=False):
+        # A refused task queued before shutdown still reruns.
+        if self._closed and not rerun:
+            raise RuntimeError("cannot schedule new futures after shutdown")
+        procs = self._procs
+        if procs is None:
+            with self._shutdown_lock:
+                if self._procs is None:
+                    from . import _fallback
+                    procs = _fallback.ProcessWorkers(
+                        self._name, self._nprocs, self._sys_path)
+                    # A pool dropped without shutdown ends its processes.
+                    weakref.finalize(self, procs.shutdown, False)
+                    self._procs = procs
+                procs = self._procs
+        return procs
+
+    def _refused(self, fut, rerun, exc, running=False):
+        """A task fut (kind, fn, a, b) failed with exc. When exc is an
+        interpreter's refusal of a module: remember that fn runs in
+        processes, and, if the refusal came while the task was decoded
+        (fn never ran), run it in a process worker now and return True.
+        Otherwise note on exc why it was not re-run. Runs on a worker's
+        thread: only queues work."""
+        from . import _fallback
+        why = _fallback.refusal(exc)
+        if why is None:
+            return False
+        fn = rerun[1]
+        self._learn(fn, why)
+        if not running and _fallback.refused_before_running(exc):
+            try:
+                self._process_workers(True).submit(fut, rerun, _fn_name(fn),
+                                                   started=True)
+            except RuntimeError:
+                return False  # shut down meanwhile: the refusal stands
+            with self._routes_lock:
+                self._reruns += 1
+            return True
+        exc.add_note(
+            f"multigil: {_fn_name(fn)} was not re-run in a process: the "
+            f"import failed while it was running, after it may have had "
+            f"effects. Its later calls run in process workers; to re-run "
+            f"automatically, import the module at the top of the "
+            f"function's module, or decorate it with @multigil.process_task")
+        return False
+
+    def _learn(self, fn, why):
+        key = _route_key(fn)
+        if key is None:
+            return
+        name = _fn_name(fn)
+        with self._routes_lock:
+            if key in self._routes:
+                return
+            self._routes[key] = (name, why)
+        logging.getLogger("multigil").warning(
+            "multigil pool %r: %s runs in process workers from now on: %s",
+            self._name, name, why)
+
+    def fallback_stats(self):
+        """Where tasks run and why: {"process_functions": {name: why},
+        "process_tasks": tasks finished in process workers, "reruns":
+        tasks an interpreter refused and a process ran, "process_workers":
+        processes alive, "processes_started": how many were started}."""
+        procs = self._procs
+        with self._routes_lock:
+            routes = dict(self._routes.values())
+        return {
+            "fallback": self._fallback,
+            "process_functions": routes,
+            "process_tasks": procs.tasks if procs else 0,
+            "reruns": self._reruns,
+            "process_workers": procs.alive() if procs else 0,
+            "processes_started": len(procs.pids) if procs else 0,
+        }
 
     async def arun(self, fn, /, *args, **kwargs):
         """Await fn(*args, **kwargs) run in a worker (asyncio)."""
@@ -587,6 +773,12 @@ class Pool(Executor):
         f._mg_pool = self
         if done is not None:
             f.add_done_callback(done)  # before the task can finish
+        if self._to_process(fn):
+            self._process_workers().submit(f, ("chunk", fn, items, star),
+                                           _fn_name(fn))
+            return f
+        if self._fallback is not None:
+            f._mg_rerun = ("chunk", fn, items, star)
         f._mg_task = self._c.submit_chunk(f, fn, items, star)
         return f
 
@@ -676,6 +868,11 @@ class Pool(Executor):
             f.cancel()
         if wait:
             self._c.join(None)
+        # After the interpreters: a task they refused may still be going
+        # to a process worker until then.
+        procs = self._procs
+        if procs is not None:
+            procs.shutdown(wait, cancel_futures)
 
 
 # ---- the exit path: every pool of this interpreter ends before it does ----
@@ -719,6 +916,9 @@ def _end_pools_at_exit():
                 _unraisable(f"joining pool {e.name!r}", exc)
     except KeyboardInterrupt:
         _stop_after_ctrl_c(engines)
+    fallback = sys.modules.get("multigil._fallback")
+    if fallback is not None:
+        fallback.end_all_at_exit()
 
 
 def _stop_after_ctrl_c(engines):

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # venv.sh PYTHON VENV [bench] - make VENV for PYTHON with what tests need
 # (pytest, hypothesis, mypy for the stubs' check; with "bench" also the
-# reference packages NumPy, pyarrow, pandas, polars, DuckDB, joblib and the
+# reference packages NumPy, pyarrow, pandas, polars, DuckDB, joblib, dask[distributed] and the
 # examples' optional openpyxl and PySide6, where the Python has wheels).
 set -eu
 py=$1 venv=$2 extra=${3:-}
-stamp="$venv/.multigil-3-$extra-ok"   # bump when the lists change
+stamp="$venv/.multigil-4-$extra-ok"   # bump when the lists change
 [ -f "$stamp" ] && exit 0
 if [ ! -x "$venv/bin/python" ]; then
     "$py" -m venv "$venv"
@@ -21,7 +21,7 @@ for pkg in numpy pyarrow polars; do
     pip install --only-binary=:all: "$pkg" >/dev/null 2>&1 || echo "note: $pkg not available for $py"
 done
 if [ "$extra" = bench ]; then
-    for pkg in pandas joblib duckdb backports.interpreters openpyxl PySide6-Essentials; do
+    for pkg in pandas joblib duckdb backports.interpreters openpyxl PySide6-Essentials 'dask[distributed]'; do
         pip install --only-binary=:all: "$pkg" >/dev/null 2>&1 || echo "note: $pkg not available for $py"
     done
 fi

@@ -1,36 +1,80 @@
 /* block.c - process-global refcounted memory blocks (see block.h).
  *
+ * Owns the memory of blocks: heap for small ones, a memfd mapped
+ * MAP_SHARED for large ones (a child process maps the same pages), or
+ * anonymous private pages where memfd_create is missing; and the mapping
+ * of a memfd another process handed over (mg_block_from_fd).
  * Never calls the Python C API that needs a thread state: a block may be
  * released by any thread, with or without an interpreter attached. No
  * locks: the refcount and the access word (frozen bit + writable-export
  * count) are atomics; freeze and export_begin are compare-and-swap loops
  * on the same word, so a freeze never slips past a writable export.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memfd_create */
+#endif
 #include "base.h"
 #include "block.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h> /* mmap, munmap */
-#include <unistd.h>   /* sysconf */
+#include <sys/mman.h> /* mmap, munmap, memfd_create */
+#include <sys/stat.h> /* fstat */
+#include <unistd.h>   /* sysconf, ftruncate, close */
 
-/* Blocks this large come straight from mmap: the kernel hands out zeroed
- * pages lazily, so a big zero-filled array costs nothing until touched,
- * and freeing it returns the memory to the system at once. */
-#define MG_BLOCK_MMAP_MIN ((size_t)1 << 20)
+/* Blocks this large come straight from mmap (of a memfd): the kernel
+ * hands out zeroed pages lazily, so a big zero-filled array costs nothing
+ * until touched, and freeing it returns the memory to the system at once
+ * (once no other process maps it). */
+#define MG_BLOCK_MMAP_MIN MG_BLOCK_SHARED_MIN
 
-static void *
-block_map(size_t nbytes, size_t *mapped)
+static size_t
+page_round(size_t nbytes)
 {
     long page = sysconf(_SC_PAGESIZE);
     size_t ps = page > 0 ? (size_t)page : 4096;
     size_t len = (nbytes + ps - 1) / ps * ps;
-    if (len < nbytes) {
+    return len < nbytes ? 0 : len;
+}
+
+/* A memfd of len bytes, or -1 (no memfd_create here, or out of memory). */
+static int
+block_memfd(size_t len)
+{
+#ifdef MFD_CLOEXEC
+    int fd = memfd_create("multigil-block", MFD_CLOEXEC);
+    if (fd < 0) {
+        return -1;
+    }
+    if (ftruncate(fd, (off_t)len) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+#else
+    (void)len;
+    return -1;
+#endif
+}
+
+static void *
+block_map(size_t nbytes, size_t *mapped, int *fd)
+{
+    size_t len = page_round(nbytes);
+    if (len == 0) {
         return NULL;
     }
-    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    *fd = block_memfd(len);
+    void *p = *fd >= 0
+        ? mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0)
+        : mmap(NULL, len, PROT_READ | PROT_WRITE,
+               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) {
+        if (*fd >= 0) {
+            close(*fd);
+            *fd = -1;
+        }
         return NULL;
     }
     *mapped = len;
@@ -58,8 +102,9 @@ mg_block_new(size_t nbytes)
         alloc = 64;
     }
     b->mapped = 0;
+    b->fd = -1;
     if (alloc >= MG_BLOCK_MMAP_MIN) {
-        data = block_map(alloc, &b->mapped); /* page-aligned and zeroed */
+        data = block_map(alloc, &b->mapped, &b->fd); /* page-aligned, zeroed */
         if (data == NULL) {
             free(b);
             return NULL;
@@ -87,12 +132,57 @@ block_destroy(mg_handle *h)
     mg_block *b = (mg_block *)h;
     if (b->mapped) {
         munmap(b->data, b->mapped);
+        if (b->fd >= 0) {
+            close(b->fd);
+        }
     }
     else {
         free(b->data);
     }
     free(b);
     atomic_fetch_sub(&live_blocks, 1);
+}
+
+mg_block *
+mg_block_from_fd(int fd, size_t nbytes, int readonly)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        return NULL;
+    }
+    size_t len = page_round(nbytes ? nbytes : 1);
+    if (!S_ISREG(st.st_mode) || st.st_size < 0 || len == 0
+        || (size_t)st.st_size < len) {
+        errno = EINVAL; /* mapping past the end would fault on access */
+        return NULL;
+    }
+    mg_block *b = malloc(sizeof(*b));
+    if (b == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    int prot = readonly ? PROT_READ : PROT_READ | PROT_WRITE;
+    void *p = mmap(NULL, len, prot, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        int e = errno;
+        free(b);
+        errno = e;
+        return NULL;
+    }
+    mg_handle_init(&b->h, &mg_block_kind);
+    atomic_init(&b->access, readonly ? (size_t)1 : 0); /* 1: frozen */
+    b->nbytes = nbytes;
+    b->data = p;
+    b->mapped = len;
+    b->fd = fd;
+    atomic_fetch_add(&live_blocks, 1);
+    return b;
+}
+
+int
+mg_block_fd(const mg_block *b)
+{
+    return b->fd;
 }
 
 const mg_handle_kind mg_block_kind = {"block", MG_HANDLE_KIND_BLOCK,

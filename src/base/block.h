@@ -5,6 +5,14 @@
  * object that holds one reference. The last reference frees the memory.
  * A block is a handle (handle.h) of kind mg_block_kind: buffers carry it
  * like any other handle; incref/decref are the handle's.
+ *
+ * Blocks of MG_BLOCK_SHARED_MIN bytes or more live in a memfd (an
+ * anonymous file, mapped MAP_SHARED): a child process given the fd maps
+ * the same memory (mg_block_from_fd). A memfd has no name in /dev/shm
+ * or anywhere else: its memory goes when the last fd and the last
+ * mapping, in any process, are gone, so a killed process leaks nothing.
+ * Smaller blocks are plain heap memory (fd -1): creating them stays a
+ * malloc; they cross to a process by copy (multigil/_fallback.py).
  */
 #ifndef MG_BLOCK_H
 #define MG_BLOCK_H
@@ -27,7 +35,11 @@ typedef struct mg_block {
      * (MG_BLOCK_EXPORT each). Use the functions below, not the field. */
     atomic_size_t access;
     size_t mapped;     /* bytes mmap'd for data (large blocks), else 0 */
+    int fd;            /* the memfd behind data (owned), or -1 */
 } mg_block;
+
+/* Blocks at least this large are memfd-backed where the system allows. */
+#define MG_BLOCK_SHARED_MIN ((size_t)1 << 20)
 
 /* A new zero-filled block with one reference, or NULL when out of memory. */
 mg_block *mg_block_new(size_t nbytes);
@@ -44,6 +56,14 @@ void mg_block_export_end(mg_block *b);
 /* Make the block read-only for good: 0 (also if it already was), or -1,
  * changing nothing, while writable exports exist (*nexports: how many). */
 int mg_block_freeze(mg_block *b, size_t *nexports);
+/* The memfd behind the block (still owned by it), or -1 for heap memory. */
+int mg_block_fd(const mg_block *b);
+/* A block over the memfd fd that another process created, with one
+ * reference: maps its first nbytes (PROT_READ only when readonly, and the
+ * block is then frozen) and takes ownership of fd. NULL, fd left open and
+ * errno set, when fd is not a file of at least nbytes bytes (EINVAL) or
+ * the mapping fails. */
+mg_block *mg_block_from_fd(int fd, size_t nbytes, int readonly);
 /* Number of blocks alive in the process (for leak tests). */
 size_t mg_block_live_count(void);
 

@@ -89,6 +89,7 @@ static const mg_concern concerns[] = {
     {mg_table_arrow_module_add, NULL, NULL},
     {mg_queue_module_add, mg_queue_state_traverse, mg_queue_state_clear},
     {mg_sync_module_add, mg_sync_state_traverse, mg_sync_state_clear},
+    {mg_sharedproc_module_add, NULL, NULL},
     {mg_sharedtest_module_add, NULL, NULL},
     {mg_buildinfo_module_add, NULL, NULL},
 };

@@ -80,6 +80,8 @@ PyObject *mg_shared_wrap(mg_state *st, mg_block *block, char *base,
  * exist (they could still write to the frozen memory). */
 int mg_shared_freeze_block(mg_block *block);
 
+/* Registers the process hooks of sharedproc.c; -1 with an exception. */
+int mg_sharedproc_module_add(PyObject *mod, mg_state *st);
 /* Registers the test hooks of sharedtest.c; -1 with an exception. */
 int mg_sharedtest_module_add(PyObject *mod, mg_state *st);
 

@@ -1,0 +1,379 @@
+"""Process fallback: memfd-backed blocks that a child process maps, tasks
+that worker interpreters refuse re-run in process workers, the re-run
+safety rule, explicit process tasks, lifetime and clean-up."""
+import importlib.util
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from concurrent.futures.process import BrokenProcessPool
+
+import pytest
+
+import multigil
+import multigil._core as _core
+
+import helpers_fallback as hf
+
+HAVE_SINGLEPHASE = importlib.util.find_spec("_testsinglephase") is not None
+needs_singlephase = pytest.mark.skipif(
+    not HAVE_SINGLEPHASE, reason="needs the _testsinglephase test module "
+    "(a single-phase extension) of this CPython build")
+needs_numpy = pytest.mark.skipif(
+    importlib.util.find_spec("numpy") is None, reason="needs NumPy")
+needs_pandas = pytest.mark.skipif(
+    importlib.util.find_spec("pandas") is None,
+    reason="needs pandas (not installed for this Python)")
+
+BIG = 1 << 18  # float64 items: 2 MiB, above MG_BLOCK_SHARED_MIN (1 MiB)
+
+
+def dev_shm():
+    try:
+        return set(os.listdir("/dev/shm"))
+    except FileNotFoundError:
+        return set()
+
+
+def gone(pid):
+    """True once pid is no process: it ended and was reaped (a zombie
+    still has its /proc entry)."""
+    return not os.path.exists(f"/proc/{pid}")
+
+
+@pytest.fixture
+def fpool():
+    p = multigil.Pool(2, process_workers=2)
+    yield p
+    p.shutdown()
+
+
+# ---- step 1: blocks a child can map ----
+
+def test_large_blocks_are_memfds_small_ones_heap():
+    big = multigil.SharedArray(BIG, "f8")
+    fd = _core._shared_export(big)[0]
+    assert fd >= 0
+    assert os.readlink(f"/proc/self/fd/{fd}").startswith("/memfd:")
+    assert _core._shared_export(multigil.SharedArray(10, "f8"))[0] == -1
+
+
+def test_import_maps_the_same_memory_and_checks_bounds():
+    a = multigil.SharedArray(BIG, "f8")
+    fd, nbytes, off, n, stride, code, frozen, _ = _core._shared_export(a)
+    b = _core._shared_import(fd, nbytes, 8 * 5, 10, 16, code, False)
+    b[0] = 4.5
+    assert a[5] == 4.5
+    with pytest.raises(ValueError, match="does not fit"):
+        _core._shared_import(fd, nbytes, 0, BIG + 1, 8, code, False)
+    with pytest.raises(ValueError, match="does not fit"):
+        _core._shared_import(fd, nbytes, -8, 1, 8, code, False)
+    with pytest.raises(ValueError, match="not a shared memory block"):
+        _core._shared_import(fd, nbytes * 4, 0, 1, 8, code, False)
+    with pytest.raises(ValueError, match="dtype"):
+        _core._shared_import(fd, nbytes, 0, 1, 8, "x", False)
+    with pytest.raises(ValueError, match="outside"):
+        _core._shared_read(a, 0, nbytes + 1)
+
+
+# ---- step 2: explicit process tasks, zero copy ----
+
+def test_submit_process_runs_in_another_process(fpool):
+    pid, x = fpool.submit_process(hf.where, 3).result()
+    assert pid != os.getpid() and x == 3
+    assert fpool.fallback_stats()["process_tasks"] == 1
+
+
+def test_processes_start_only_when_needed(fpool):
+    for i in range(3):  # one after another: one process serves them all
+        fpool.submit_process(hf.where, i).result()
+    assert fpool.fallback_stats()["processes_started"] == 1
+
+
+def test_process_task_decorator_routes_submit_and_map(fpool):
+    fn = multigil.process_task(hf.where)
+    try:
+        pids = {fpool.submit(fn, 1).result()[0]}
+        pids |= {pid for pid, _ in fpool.map(fn, range(6))}
+        assert os.getpid() not in pids
+    finally:
+        del hf.where._mg_process
+
+
+def test_process_sees_callers_cwd_env_and_path(fpool, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MULTIGIL_FALLBACK_PROBE", "seen")
+    cwd, value, path = fpool.submit_process(
+        hf.env_view, "MULTIGIL_FALLBACK_PROBE").result()
+    assert cwd == str(tmp_path) and value == "seen"
+    assert os.path.dirname(hf.__file__) in path
+
+
+def test_big_shared_array_crosses_without_copy(fpool):
+    a = multigil.SharedArray(BIG, "i8")
+    assert fpool.submit_process(hf.fill, a[::2], 7).result() == BIG // 2
+    assert a[0] == 7 and a[1] == 0 and a[BIG - 2] == 7
+
+
+def test_returned_argument_is_the_callers_block(fpool):
+    a = multigil.SharedArray(BIG, "i8")
+    back = fpool.submit_process(hf.same, a[10:20]).result()
+    back[0] = 99
+    assert a[10] == 99
+
+
+def test_small_array_is_copied_in_and_out(fpool):
+    a = multigil.SharedArray(8, "i8")
+    assert _core._shared_export(a)[0] == -1
+    fpool.submit_process(hf.fill, a[2:5], 3).result()
+    assert list(a) == [0, 0, 3, 3, 3, 0, 0, 0]
+
+
+@pytest.mark.parametrize("n", [BIG, 10], ids=["memfd", "heap"])
+def test_array_made_in_the_process_comes_back(fpool, n):
+    a = fpool.submit_process(hf.make, n, 5).result()
+    assert isinstance(a, multigil.SharedArray)
+    assert len(a) == n and a[0] == 5 and a[n - 1] == 5
+    a[0] = 6  # ours now: the process worker may have dropped its view
+    assert a[0] == 6
+
+
+def test_cancel_and_shutdown_cancel_futures_of_process_tasks(tmp_path):
+    p = multigil.Pool(1, process_workers=1)
+    flag = tmp_path / "go"
+    try:
+        first = p.submit_process(hf.wait_file, str(flag))
+        while not first.running():  # taken by the process worker
+            time.sleep(0.01)
+        queued = [p.submit_process(hf.where, i) for i in range(3)]
+        assert queued[0].cancel()
+        p.shutdown(wait=False, cancel_futures=True)
+        flag.write_text("")
+        assert first.result() != os.getpid()
+        assert all(f.cancelled() for f in queued)
+    finally:
+        flag.write_text("")
+        p.shutdown()
+
+
+def test_pool_dropped_without_shutdown_ends_its_processes():
+    import gc
+    p = multigil.Pool(1)
+    p.submit_process(hf.where).result()
+    procs = p._procs
+    pids = list(procs.pids)
+    del p
+    gc.collect()
+    deadline = time.monotonic() + 30
+    while procs.alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for w in list(procs._threads):
+        w.thread.join(30)
+    assert all(gone(pid) for pid in pids)
+
+
+def test_frozen_array_is_read_only_in_the_process(fpool):
+    a = multigil.SharedArray(BIG, "i8")
+    a.freeze()
+    with pytest.raises(TypeError, match="read-only"):
+        fpool.submit_process(hf.fill, a, 1).result()
+
+
+def test_exception_keeps_type_and_remote_traceback(fpool):
+    with pytest.raises(ValueError, match="boom") as info:
+        fpool.submit_process(hf.fail, "boom").result()
+    cause = info.value.__cause__
+    assert isinstance(cause, multigil.RemoteTraceback)
+    assert "in fail" in str(cause) and "helpers_fallback.py" in str(cause)
+
+
+def test_map_chunk_failure_in_a_process(fpool):
+    fn = multigil.process_task(hf.fail)
+    try:
+        with pytest.raises(ValueError, match="x"):
+            list(fpool.map(fn, ["x"]))
+    finally:
+        del hf.fail._mg_process
+
+
+def test_lambda_crosses_as_code(fpool):
+    assert fpool.submit_process(lambda x: x * 2, 21).result() == 42
+
+
+def test_killed_worker_fails_its_task_and_is_replaced(fpool):
+    before = dev_shm()
+    a = multigil.SharedArray(BIG, "f8")
+    with pytest.raises(BrokenProcessPool, match="died"):
+        fpool.submit_process(hf.die, a).result()
+    pid, _ = fpool.submit_process(hf.where).result()
+    assert pid != os.getpid()
+    del a
+    assert dev_shm() == before  # memfds have no name: nothing to leak
+
+
+def test_shutdown_ends_process_workers():
+    p = multigil.Pool(1)
+    p.submit_process(hf.where).result()
+    pids = p._procs.pids
+    p.shutdown()
+    assert pids and all(gone(pid) for pid in pids)
+    assert p.fallback_stats()["process_workers"] == 0
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        p.submit_process(hf.where)
+
+
+def test_exit_hook_ends_process_workers(tmp_path):
+    """A pool never shut down: the exit hook finishes the queued process
+    task and ends the worker processes."""
+    script = tmp_path / "s.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        sys.path[:0] = [{os.path.dirname(hf.__file__)!r},
+                        {os.path.dirname(os.path.dirname(multigil.__file__))!r}]
+        import multigil, helpers_fallback as hf
+        if __name__ == "__main__":
+            p = multigil.Pool(1)
+            pid, _ = p.submit_process(hf.where).result()
+            p.submit_process(hf.touch, {str(tmp_path / "late")!r})  # queued
+            print(pid, flush=True)
+    """))
+    before = dev_shm()
+    out = subprocess.run([sys.executable, str(script)], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "late").exists()  # queued work ran before the end
+    assert gone(int(out.stdout.split()[0]))
+    assert dev_shm() == before
+
+
+# ---- step 2: interpreters refuse, processes re-run ----
+
+@needs_singlephase
+def test_refused_module_reruns_in_a_process_and_is_learned(fpool, caplog):
+    import helpers_fallback_refused as hr
+    with caplog.at_level(logging.WARNING, logger="multigil"):
+        pid, y = fpool.submit(hr.pid_plus, 1).result()
+        assert pid != os.getpid() and y == 2
+        assert [r for _, r in fpool.map(hr.pid_plus, range(5))] == \
+            [1, 2, 3, 4, 5]
+    stats = fpool.fallback_stats()
+    assert stats["reruns"] == 1  # later calls went straight to processes
+    (name, why), = stats["process_functions"].items()
+    assert name == "helpers_fallback_refused.pid_plus"
+    assert "_testsinglephase does not support loading in subinterpreters" \
+        in why
+    records = [r for r in caplog.records if "pid_plus" in r.getMessage()]
+    assert len(records) == 1
+
+
+@needs_singlephase
+def test_refused_map_reruns_chunks():
+    import helpers_fallback_refused as hr
+    p = multigil.Pool(2)
+    try:
+        assert [r for _, r in p.map(hr.pid_plus, range(8), chunksize=2)] \
+            == list(range(1, 9))
+        assert p.fallback_stats()["reruns"] >= 1
+    finally:
+        p.shutdown()
+
+
+@needs_singlephase
+def test_rerun_passes_shared_arrays(fpool):
+    import helpers_fallback_refused as hr
+    a = multigil.SharedArray.from_iterable(range(BIG), "i8")
+    fpool.submit(hr.twice, a).result()
+    assert a[3] == 6 and a[BIG - 1] == 2 * (BIG - 1)
+
+
+@needs_singlephase
+def test_fallback_none_keeps_the_import_error():
+    import helpers_fallback_refused as hr
+    p = multigil.Pool(1, fallback=None)
+    try:
+        with pytest.raises(ValueError, match="cannot decode") as info:
+            p.submit(hr.pid_plus, 1).result()
+        assert "does not support loading in subinterpreters" in \
+            str(info.value)
+        assert p._procs is None  # no process was started
+    finally:
+        p.shutdown()
+
+
+@needs_singlephase
+def test_refusal_after_an_effect_is_not_rerun(fpool, tmp_path):
+    """The rule: re-run only when the interpreter refused while decoding
+    the task (the function never ran). imports_late writes a line, then
+    imports: the error stands (with a note), the line is written once,
+    and the next call goes to a process directly."""
+    log = tmp_path / "effects"
+    with pytest.raises(ImportError, match="subinterpreters") as info:
+        fpool.submit(hf.imports_late, str(log)).result()
+    assert "was not re-run in a process" in "".join(info.value.__notes__)
+    assert log.read_text() == "ran\n"
+    assert fpool.fallback_stats()["reruns"] == 0
+    assert fpool.submit(hf.imports_late, str(log)).result() != os.getpid()
+    assert log.read_text() == "ran\nran\n"
+
+
+def test_fallback_argument_is_checked():
+    with pytest.raises(ValueError, match="fallback"):
+        multigil.Pool(1, fallback="thread")
+    with pytest.raises(ValueError, match="process_workers"):
+        multigil.Pool(1, process_workers=0)
+
+
+def test_no_process_starts_for_interpreter_work(fpool):
+    assert fpool.submit(hf.where, 1).result()[0] == os.getpid()
+    assert fpool._procs is None
+
+
+# ---- step 3: the seed article's examples, written the naive way ----
+
+@needs_numpy
+def test_example_b_numpy_normalisation_on_a_shared_array(fpool):
+    import numpy as np
+    import helpers_fallback_np as hn
+    a = multigil.SharedArray.from_iterable(
+        (float(i % 97) for i in range(BIG)), "f8")
+    want = (np.asarray(a) - np.asarray(a).mean()) / np.asarray(a).std()
+    got = fpool.submit(hn.normalize, a).result()
+    np.testing.assert_allclose(got, want)
+    parts = a.split(2)
+    fpool.map(hn.normalize_in_place, parts)  # eager: all run
+    list(fpool.map(hn.total, parts))
+    assert fpool.fallback_stats()["process_functions"]
+
+
+@needs_numpy
+def test_numpy_writes_are_the_callers(fpool):
+    import numpy as np
+    import helpers_fallback_np as hn
+    a = multigil.SharedArray(BIG, "f8")
+    back = fpool.submit(hn.add_one, a).result()
+    assert np.asarray(a).sum() == BIG
+    back[0] = 5.0
+    assert a[0] == 5.0
+
+
+@needs_pandas
+def test_example_a_pandas_chunk_mean(fpool):
+    import pandas as pd
+    import helpers_fallback_np as hn
+    df = pd.DataFrame({"value": [float(i) for i in range(1000)]})
+    chunks = [df.iloc[i:i + 250] for i in range(0, 1000, 250)]
+    want = [c["value"].mean() for c in chunks]
+    assert list(fpool.map(hn.chunk_mean, chunks)) == want
+
+
+def test_imported_block_fd_is_close_on_exec():
+    import fcntl
+    a = multigil.SharedArray(BIG, "f8")
+    fd, nbytes, _, n, stride, code, _, _ = _core._shared_export(a)
+    b = _core._shared_import(fd, nbytes, 0, n, stride, code, False)
+    mine = _core._shared_export(b)[0]
+    assert mine != fd
+    assert fcntl.fcntl(mine, fcntl.F_GETFD) & fcntl.FD_CLOEXEC
+    assert fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC
