@@ -383,7 +383,10 @@ class _MapFeed:
                 return True
             del items
             if f is not None:
-                nbytes = self.pool._c.encoded_bytes(f._mg_task)
+                try:
+                    nbytes = self.pool._c.encoded_bytes(f._mg_task)
+                except (TypeError, ValueError):
+                    nbytes = 0  # a task of the process workers
                 if nbytes > self.chunk_bytes:
                     self.chunk_bytes = nbytes  # a hint: races are harmless
             self._publish(i, f)
