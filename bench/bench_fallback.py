@@ -19,7 +19,7 @@
    peak PSS of the process tree.
 
 Every variant of 2 and 3 runs in a fresh child process (peaks do not
-mix), --rounds times interleaved, medians reported; the PSS sampler is bench/bench_memory.py's, run here, outside the
+mix), --rounds times interleaved, medians reported; the PSS sampler is multigil._memory's, run here, outside the
 measured tree. The machine this was written on has 2 cores shared with
 other jobs: figures are noisy; compare within one run.
 """
@@ -35,7 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path[:0] = [HERE, ROOT]
 
-from bench_memory import PeakSampler, tree_pss_kb  # noqa: E402
+from multigil import _memory  # noqa: E402
 
 try:  # at the top, as users write it: worker interpreters refuse the
     import numpy as np  # tasks that use it, and they run in processes
@@ -112,10 +112,9 @@ def handoff(a):
 
 def tree_cpu_s():
     """utime + stime of this process and its descendants, in seconds."""
-    from bench_memory import descendants
     tick = os.sysconf("SC_CLK_TCK")
     total = 0
-    for pid in descendants(os.getpid()):
+    for pid in _memory.tree_pids(os.getpid()):
         try:
             with open(f"/proc/{pid}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
@@ -277,14 +276,12 @@ def measure(variant, a):
     try:
         if proc.stdout.readline().strip() != "ready":
             raise RuntimeError(f"{variant}: child did not start")
-        base = tree_pss_kb(proc.pid)
-        sampler = PeakSampler(proc.pid)
-        sampler.start()
+        base = (_memory.tree_pss(proc.pid) or 0) // 1024
+        sampler = _memory.PeakSampler(proc.pid).start()
         proc.stdin.write("go\n")
         proc.stdin.flush()
         line = proc.stdout.readline()
-        sampler.stop.set()
-        sampler.join()
+        peak_bytes = sampler.stop()
         if not line:
             raise RuntimeError(f"{variant}: child died during the job")
         res = json.loads(line)
@@ -294,7 +291,7 @@ def measure(variant, a):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    peak = max(sampler.peak, base)
+    peak = max((peak_bytes or 0) // 1024, base)
     return {"variant": variant, "seconds": res["seconds"],
             "cpu_s": res["cpu_s"],
             "base_mb": base / 1024, "peak_mb": peak / 1024,

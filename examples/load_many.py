@@ -74,6 +74,10 @@ def main(argv=None):
         if folder is None:
             folder = tmp
             make_folder(folder, a.csv, a.xlsx, a.rows)
+            if a.xlsx and not any(p.lower().endswith(".xlsx")
+                                  for p in table_files(folder)):
+                print("openpyxl is not installed (pip install openpyxl): no "
+                      ".xlsx files were made, only CSV")
         return run(folder, a)
 
 
