@@ -380,6 +380,7 @@ def report(res):
 
 
 def main(argv=None):
+    global TOLERANCE
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", type=int, default=1_000_000)
     ap.add_argument("--cycles", type=int, default=1000)
@@ -392,6 +393,11 @@ def main(argv=None):
                          "3600 without --seconds)")
     ap.add_argument("--inject-leak", type=int, default=0, metavar="KB",
                     help="self-test: keep KB and two fds per block and per cycle")
+    ap.add_argument("--rss-limit", type=float, default=None, metavar="PCT",
+                    help="allowed RSS growth after warm-up, percent "
+                    f"(default {TOLERANCE * 100:g}%%; the suite's tiny run, "
+                    "which "
+                    "measures one cycle, allows more)")
     ap.add_argument("--baseline-child", nargs=2, type=int,
                     help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
@@ -399,6 +405,10 @@ def main(argv=None):
         return baseline_main(*a.baseline_child)
     if a.tasks < 1 or a.cycles < 1:
         ap.error("--tasks and --cycles must be positive")
+    if a.rss_limit is not None:
+        if not 0 <= a.rss_limit < 1000:
+            ap.error("--rss-limit must be a percentage between 0 and 1000")
+        TOLERANCE = a.rss_limit / 100
     s = a.seconds
     # A hang fails loudly, with every thread's stack, instead of stalling CI.
     faulthandler.dump_traceback_later(

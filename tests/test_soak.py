@@ -26,7 +26,10 @@ def soak(*args):
 
 @rss_means_nothing
 def test_small_soak_passes_with_no_thread_or_fd_left_behind():
-    r = soak()
+    # One measured cycle: a one-time allocator step of a couple of MB is
+    # noise at this size, so RSS may grow 25% here (the leak test below
+    # keeps the 2% limit; make soak measures a thousand cycles).
+    r = soak("--rss-limit", "25")
     assert r.returncode == 0, r.stdout + r.stderr
     res = json.loads(r.stdout)
     assert res["failures"] == []
