@@ -856,7 +856,9 @@ mg_pool_start(mg_state *st, int nworkers, PyObject *sys_path,
 
 /* Every worker is done with Python: pthread_join the threads nobody has
  * claimed, then wait until other joiners are done with theirs, so that on
- * return no worker thread of p exists. No GIL held. */
+ * return no joinable worker thread of p exists (the detached threads of an
+ * orphaned pool may still be in the plain-C tail of worker_exit, holding
+ * their own reference). No GIL held. */
 static void
 join_exited(mg_pool *p)
 {
