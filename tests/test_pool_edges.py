@@ -35,6 +35,27 @@ def run_script(code, timeout=60, **extra_env):
                           env=script_env(**extra_env))
 
 
+def interrupt_script(code, ready, delays, timeout=60):
+    """Runs code in a fresh interpreter, waits for it to print the line
+    `ready`, then sends SIGINT after each delay in turn; returns (stdout
+    after `ready`, stderr, return code)."""
+    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=script_env())
+    try:
+        assert proc.stdout.readline().strip() == ready
+        for delay in delays:
+            time.sleep(delay)
+            proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "Fatal Python error" not in err, err
+    return out, err, proc.returncode
+
+
 def assert_clean_exit(r):
     assert "Fatal Python error" not in r.stderr, r.stderr
     assert "remaining subinterpreters" not in r.stderr, r.stderr
@@ -85,22 +106,10 @@ def test_ctrl_c_at_exit_with_a_task_blocked_in_c_never_finalizes_early():
         time.sleep(0.3)
         print("exiting", flush=True)
     """
-    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=script_env())
-    try:
-        assert proc.stdout.readline().strip() == "exiting"
-        time.sleep(0.5)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert "Fatal Python error" not in err, err
+    _, err, rc = interrupt_script(code, "exiting", [0.5])
     assert "Ctrl-C at exit" in err
     assert "still waiting" in err
-    assert proc.returncode == 0, (proc.returncode, err)
+    assert rc == 0, (rc, err)
 
 
 def test_third_ctrl_c_at_exit_leaves_at_once_without_finalizing():
@@ -111,23 +120,9 @@ def test_third_ctrl_c_at_exit_leaves_at_once_without_finalizing():
         time.sleep(0.3)
         print("exiting", flush=True)
     """
-    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=script_env())
-    try:
-        assert proc.stdout.readline().strip() == "exiting"
-        time.sleep(0.5)
-        proc.send_signal(signal.SIGINT)
-        time.sleep(0.5)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert "Fatal Python error" not in err, err
+    _, err, rc = interrupt_script(code, "exiting", [0.5, 0.5], timeout=20)
     assert "exiting at once" in err
-    assert proc.returncode == 130
+    assert rc == 130
 
 
 def test_exit_hook_ends_every_pool_even_when_one_fails():
@@ -387,21 +382,9 @@ def test_ctrl_c_during_start_up_interrupts_the_constructor():
         else:
             print("created", flush=True)
     """
-    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=script_env())
-    try:
-        assert proc.stdout.readline().strip() == "starting"
-        time.sleep(0.15)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert "Fatal Python error" not in err, err
+    out, err, rc = interrupt_script(code, "starting", [0.15])
     assert out.strip() == "interrupted", (out, err)
-    assert proc.returncode == 0, err
+    assert rc == 0, err
 
 
 # ---- map's encoded window ----

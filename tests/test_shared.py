@@ -733,7 +733,8 @@ def _preprocess_sharedtest(*flags):
     import sysconfig
     cc = shutil.which(os.environ.get("CC", "cc"))
     if cc is None:
-        pytest.skip("needs a C compiler to preprocess src/py/sharedtest.c")
+        pytest.skip(reason="needs a C compiler to preprocess "
+                    "src/py/sharedtest.c")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = subprocess.run(
         [cc, "-E", *flags, "-I" + os.path.join(root, "src", "base"),
