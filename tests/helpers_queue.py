@@ -116,3 +116,37 @@ def sleep_forever(x):
     import time
     time.sleep(0.2)
     return x
+
+
+def put_thread_name(q):
+    """A Barrier action: records which OS thread ran it."""
+    import threading
+    q.put(threading.get_native_id())
+
+
+def native_id():
+    import threading
+    return threading.get_native_id()
+
+
+def barrier_rounds(b, q, rounds):
+    """Waits at b `rounds` times; after each, the action of that round has
+    run exactly once and before anyone passed: q holds one item a round."""
+    seen = []
+    for r in range(rounds):
+        b.wait()
+        seen.append(q.qsize() == r + 1)
+    return seen
+
+
+def raise_value_error():
+    raise ValueError("action failed")
+
+
+def barrier_outcome(b):
+    """The type name of what b.wait() raised, or 'ok'."""
+    try:
+        b.wait(timeout=30)
+    except BaseException as e:  # noqa: BLE001 - reported to the test
+        return type(e).__name__
+    return "ok"

@@ -1,13 +1,16 @@
 """mg.Event, Lock, RLock, Semaphore, BoundedSemaphore, Barrier, Condition:
 threading's API, shared by interpreters (crossing to tasks as handles)."""
+import functools
 import threading
 import _thread
 
 import pytest
 
 import multigil as mg
-from helpers_queue import (barrier_wait, cond_consume, locked_increments,
-                           rlock_owner_probe, wait_event)
+from helpers_queue import (barrier_outcome, barrier_rounds, barrier_wait,
+                           cond_consume, locked_increments, native_id,
+                           put_thread_name,
+                           raise_value_error, rlock_owner_probe, wait_event)
 
 
 def test_event_api_and_cross_interpreter_wake(pool):
@@ -95,7 +98,55 @@ def test_barrier_across_interpreters_and_breaking():
     with pytest.raises(mg.BrokenBarrierError):
         lone.wait()
     with pytest.raises(TypeError):
-        mg.Barrier(2, action=print)
+        mg.Barrier(2, action=42)
+
+
+def test_barrier_action_runs_once_per_round_before_release_anywhere():
+    q = mg.Queue()
+    b = mg.Barrier(3, action=functools.partial(put_thread_name, q))
+    rounds = 6
+    with mg.Pool(2) as p:
+        fs = [p.submit(barrier_rounds, b, q, rounds) for _ in range(2)]
+        mine = barrier_rounds(b, q, rounds)
+        theirs = [f.result(timeout=60) for f in fs]
+        parties = set(p.broadcast(native_id)) | {threading.get_native_id()}
+    assert mine == [True] * rounds
+    assert theirs == [[True] * rounds] * 2
+    names = [q.get_nowait() for _ in range(rounds)]
+    assert q.empty()
+    # Each round's action ran in whichever party arrived last: the main
+    # interpreter's thread or a worker's.
+    assert set(names) <= parties
+
+
+def test_barrier_action_error_breaks_it_and_propagates_in_the_last():
+    b = mg.Barrier(2, action=raise_value_error)
+    with mg.Pool(1) as p:
+        f = p.submit(barrier_outcome, b)
+        outcomes = sorted([barrier_outcome(b), f.result(timeout=60)])
+    assert outcomes == ["BrokenBarrierError", "ValueError"]
+    assert b.broken
+
+
+def test_barrier_action_that_refers_to_its_barrier_stays_local():
+    holder = []
+    b = mg.Barrier(2, action=lambda: holder.append(b.parties))
+    t = threading.Thread(target=b.wait)
+    t.start()
+    b.wait()
+    t.join()
+    assert holder == [2]      # the very callable ran, in this interpreter
+    with mg.Pool(1) as p:
+        with pytest.raises(mg.NotShareableError, match="itself"):
+            p.submit(barrier_wait, b)
+
+
+def test_barrier_action_that_cannot_cross_fails_at_submit():
+    lock = threading.Lock()
+    b = mg.Barrier(2, action=lambda: lock.locked())
+    with mg.Pool(1) as p:
+        with pytest.raises(mg.NotShareableError):
+            p.submit(barrier_wait, b)
 
 
 def test_condition_notify_across_interpreters(pool):

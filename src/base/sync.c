@@ -62,6 +62,10 @@ sync_destroy(mg_handle *h)
 {
     mg_sync *s = (mg_sync *)h;
     mg_sync_decref(s->lock);
+    if (s->action != NULL) {
+        mg_buf_release(s->action);
+        MG_RAW_FREE(s->action);
+    }
     mg_wait_fini(&s->w);
     pthread_mutex_destroy(&s->mu);
     MG_RAW_FREE(s);
@@ -117,11 +121,17 @@ sync_changed(mg_sync *s)
 
 /* ---- Event ---- */
 
+/* set() also bumps generation, so a waiter that was blocked when the
+ * event was set returns True even if it is cleared before the waiter
+ * runs (as threading.Event: gh-57711). */
 static void
 event_store(mg_sync *s, int64_t v)
 {
     pthread_mutex_lock(&s->mu);
     s->value = v;
+    if (v) {
+        s->generation++;
+    }
     pthread_mutex_unlock(&s->mu);
     if (v) {
         sync_changed(s);
@@ -149,17 +159,25 @@ mg_event_is_set(mg_sync *s)
     return v;
 }
 
+int64_t
+mg_event_generation(mg_sync *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int64_t g = s->generation;
+    pthread_mutex_unlock(&s->mu);
+    return g;
+}
+
 static int
 event_pred(mg_sync *s, void *arg)
 {
-    (void)arg;
-    return s->value != 0;
+    return s->value != 0 || s->generation != *(int64_t *)arg;
 }
 
 int
-mg_event_wait(mg_sync *s, int64_t deadline_ns, int64_t slice_ns)
+mg_event_wait(mg_sync *s, int64_t gen, int64_t deadline_ns, int64_t slice_ns)
 {
-    return sync_wait_for(s, event_pred, NULL, deadline_ns, slice_ns, NULL);
+    return sync_wait_for(s, event_pred, &gen, deadline_ns, slice_ns, NULL);
 }
 
 /* ---- Lock, RLock, semaphores ---- */
@@ -269,6 +287,15 @@ mg_sync_owned(mg_sync *s, mg_owner me)
     return v;
 }
 
+int64_t
+mg_rlock_count(mg_sync *s, mg_owner me)
+{
+    pthread_mutex_lock(&s->mu);
+    int64_t n = s->value != 0 && same_owner(s->owner, me) ? s->value : 0;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
 /* ---- Barrier ---- */
 
 int
@@ -280,20 +307,92 @@ mg_barrier_enter(mg_sync *s, int64_t *index, int64_t *gen, int *released)
     if (s->broken) {
         rc = MG_EBROKEN;
     }
+    else if (s->acting) {
+        rc = MG_EFULL; /* the last arrival runs the action: wait_idle */
+    }
     else {
         *gen = s->generation;
         *index = s->count++;
-        if (s->count == s->bound) {
+        if (s->count == s->bound && s->has_action) {
+            s->acting = 1;
+            *released = 2;
+        }
+        else if (s->count == s->bound) {
             s->count = 0;
             s->generation++;
             *released = 1;
         }
     }
     pthread_mutex_unlock(&s->mu);
-    if (*released) {
+    if (*released == 1) {
         sync_changed(s);
     }
     return rc;
+}
+
+int
+mg_barrier_set_action(mg_sync *s, mg_buf *action)
+{
+    mg_buf *b = MG_RAW_CALLOC(1, sizeof(*b));
+    if (b == NULL) {
+        return MG_ENOMEM;
+    }
+    mg_buf_move(b, action);
+    pthread_mutex_lock(&s->mu);
+    int first = s->action == NULL;
+    if (first) {
+        s->action = b; /* never changes again: readers need no lock */
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (!first) {
+        mg_buf_release(b);
+        MG_RAW_FREE(b);
+    }
+    return MG_OK;
+}
+
+const mg_buf *
+mg_barrier_action(mg_sync *s)
+{
+    pthread_mutex_lock(&s->mu);
+    const mg_buf *b = s->action;
+    pthread_mutex_unlock(&s->mu);
+    return b;
+}
+
+/* The action of generation gen is over: release its waiters (ok) or break
+ * the barrier. A reset or abort during the action wins: generation gen is
+ * already over then, and only acting is cleared. */
+void
+mg_barrier_finish(mg_sync *s, int64_t gen, int ok)
+{
+    pthread_mutex_lock(&s->mu);
+    s->acting = 0;
+    if (s->generation == gen && !s->broken) {
+        if (ok) {
+            s->count = 0;
+            s->generation++;
+        }
+        else {
+            s->broken = 1;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    sync_changed(s);
+}
+
+static int
+barrier_idle_pred(mg_sync *s, void *arg)
+{
+    (void)arg;
+    return !s->acting || s->broken;
+}
+
+int
+mg_barrier_wait_idle(mg_sync *s, int64_t deadline_ns, int64_t slice_ns)
+{
+    return sync_wait_for(s, barrier_idle_pred, NULL, deadline_ns, slice_ns,
+                         NULL);
 }
 
 /* 1 once generation *gen is over (released, reset or broken); *gen

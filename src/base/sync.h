@@ -15,6 +15,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include "buf.h"
 #include "handle.h"
 #include "wait.h"
 
@@ -55,10 +56,15 @@ typedef struct mg_sync {
                            parties */
     mg_owner owner;     /* rlock */
     int64_t count;      /* barrier: threads arrived in this generation */
-    int64_t generation; /* barrier: bumped by each release and reset */
+    int64_t generation; /* barrier: bumped by each release and reset;
+                           event: by each set */
     int64_t reset_gen;  /* barrier: the generation a reset broke, or -1 */
     int broken;         /* barrier */
     int64_t timeout_ns; /* barrier: default wait timeout (< 0: none) */
+    int has_action;     /* barrier: the last arrival runs an action */
+    mg_buf *action;     /* barrier: the encoded action (owned), set once
+                           when the barrier first leaves its interpreter */
+    int acting;         /* barrier: the last arrival is running action */
     struct mg_sync *lock;          /* condition: its lock (a reference) */
     mg_cond_waiter *whead, *wtail; /* condition: waiters in FIFO order */
 } mg_sync;
@@ -74,7 +80,11 @@ void mg_sync_decref(mg_sync *s);
 void mg_event_set(mg_sync *s);
 void mg_event_clear(mg_sync *s);
 int mg_event_is_set(mg_sync *s);
-int mg_event_wait(mg_sync *s, int64_t deadline_ns, int64_t slice_ns);
+/* Waits until the event is set, or was set since generation gen (read
+ * with mg_event_generation when the wait began). */
+int64_t mg_event_generation(mg_sync *s);
+int mg_event_wait(mg_sync *s, int64_t gen, int64_t deadline_ns,
+                  int64_t slice_ns);
 
 /* Lock, RLock, Semaphore, BoundedSemaphore. acquire: MG_OK, MG_ETIMEDOUT,
  * MG_EINTR. release: MG_OK, or MG_EEMPTY (not held / not the owner) or
@@ -86,13 +96,25 @@ int mg_sync_release(mg_sync *s, mg_owner me, int64_t n);
 int mg_sync_locked(mg_sync *s);
 /* Lock: held; rlock: held by me. */
 int mg_sync_owned(mg_sync *s, mg_owner me);
+/* RLock: its depth if me holds it, else 0. */
+int64_t mg_rlock_count(mg_sync *s, mg_owner me);
 
 /* Barrier. enter: MG_OK with *index and *gen; the last to arrive releases
- * the others (*released = 1) and need not wait. wait_gen waits for that
- * release: MG_OK, MG_EBROKEN (aborted, reset, or timed out: the barrier
- * breaks), MG_EINTR. */
+ * the others (*released = 1) and need not wait, or, when the barrier has
+ * an action, must run it first (*released = 2) and then call finish with
+ * ok = 1 (release) or 0 (the action failed: the barrier breaks). While an
+ * action runs, enter gives MG_EFULL: wait_idle, then enter again.
+ * wait_gen waits for the release: MG_OK, MG_EBROKEN (aborted, reset, or
+ * timed out: the barrier breaks), MG_EINTR. has_action is set at creation;
+ * set_action moves the encoded action out of *action into the barrier the
+ * first time (later calls drop theirs), and action() returns it (NULL
+ * before): it never changes once set. */
 int mg_barrier_enter(mg_sync *s, int64_t *index, int64_t *gen,
                      int *released);
+int mg_barrier_set_action(mg_sync *s, mg_buf *action);
+const mg_buf *mg_barrier_action(mg_sync *s);
+void mg_barrier_finish(mg_sync *s, int64_t gen, int ok);
+int mg_barrier_wait_idle(mg_sync *s, int64_t deadline_ns, int64_t slice_ns);
 int mg_barrier_wait_gen(mg_sync *s, int64_t gen, int64_t deadline_ns,
                         int64_t slice_ns);
 void mg_barrier_abort(mg_sync *s);

@@ -305,10 +305,17 @@ fn_error(mg_enc *e, PyObject *fn, const char *what, PyObject *name)
         qualname = PyUnicode_FromString("?");
     }
     if (qualname != NULL) {
-        PyErr_Format(e->st->NotShareableError,
-                     "cannot send function %R: its %s %R holds a %s, which "
-                     "cannot cross interpreters",
-                     qualname, what, name, e->bad_type);
+        if (e->bad_type[0] == '\0') { /* a handle refused with its reason */
+            PyErr_Format(e->st->NotShareableError,
+                         "cannot send function %R: its %s %R: %S",
+                         qualname, what, name, cause);
+        }
+        else {
+            PyErr_Format(e->st->NotShareableError,
+                         "cannot send function %R: its %s %R holds a %s, "
+                         "which cannot cross interpreters",
+                         qualname, what, name, e->bad_type);
+        }
         Py_DECREF(qualname);
         PyObject *exc = PyErr_GetRaisedException();
         PyException_SetCause(exc, cause);

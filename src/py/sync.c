@@ -4,20 +4,28 @@
  * tasks inside any value.
  *
  * Owns: those types, argument checking, the owner of the calling thread
- * ((interpreter id, thread id): see docs/queue.md), and the mapping of
- * release errors to threading's exceptions.
+ * ((interpreter id, thread id): see docs/queue.md), the mapping of
+ * release errors to threading's exceptions, and a Barrier's action (kept
+ * on the object made with it; encoded into the mg_sync when the barrier
+ * first leaves its interpreter, and run by the last arrival with no lock
+ * held).
  * Locks: none of its own; mg_sync takes its mutexes inside each call.
  * Never: wait with the GIL held (mg_block_call), or leave a Condition's
  * lock released when wait() returns or raises.
  */
 #include "core.h"
+#include "codec.h"
 #include "handles.h"
 #include "sync.h"
 #include "waitpy.h"
 
 typedef struct {
     PyObject_HEAD
-    mg_sync *s; /* one reference */
+    mg_sync *s;          /* one reference */
+    PyObject *action;    /* a Barrier made here: its action, called as is
+                            when this object's wait() arrives last */
+    PyObject *weakrefs;
+    int encoding_action; /* barrier_export_action is running (GIL held) */
 } MgSyncObject;
 
 #define SYNC(o) (((MgSyncObject *)(o))->s)
@@ -33,12 +41,17 @@ current_owner(void)
 static PyObject *
 sync_wrap(mg_state *st, mg_sync *s)
 {
-    MgSyncObject *self = PyObject_New(MgSyncObject, st->sync_types[s->type]);
+    MgSyncObject *self = PyObject_GC_New(MgSyncObject,
+                                         st->sync_types[s->type]);
     if (self == NULL) {
         return NULL;
     }
     mg_handle_incref(&s->h);
     self->s = s;
+    self->action = NULL;
+    self->weakrefs = NULL;
+    self->encoding_action = 0;
+    PyObject_GC_Track(self);
     return (PyObject *)self;
 }
 
@@ -59,13 +72,75 @@ sync_make(PyTypeObject *type, mg_sync_type kind, int64_t value, mg_sync *lock)
     return self;
 }
 
+static int
+Sync_traverse(MgSyncObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->action);
+    return 0;
+}
+
+static int
+Sync_clear(MgSyncObject *self)
+{
+    Py_CLEAR(self->action);
+    return 0;
+}
+
 static void
 Sync_dealloc(MgSyncObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    if (self->weakrefs != NULL) {
+        PyObject_ClearWeakRefs((PyObject *)self);
+    }
+    Sync_clear(self);
     mg_sync_decref(self->s);
-    PyObject_Free(self);
+    PyObject_GC_Del(self);
     Py_DECREF(tp);
+}
+
+/* threading's repr of each primitive, with this module's type name. */
+static PyObject *
+Sync_repr(MgSyncObject *self)
+{
+    mg_sync *s = self->s;
+    const char *name = Py_TYPE(self)->tp_name;
+    int64_t value, bound, count;
+    int broken;
+    pthread_mutex_lock(&s->mu);
+    value = s->value;
+    bound = s->bound;
+    count = s->count;
+    broken = s->broken;
+    pthread_mutex_unlock(&s->mu);
+    switch (s->type) {
+    case MG_SYNC_LOCK:
+        return PyUnicode_FromFormat("<%s %s object at %p>",
+                                    value ? "locked" : "unlocked", name, self);
+    case MG_SYNC_RLOCK:
+        return PyUnicode_FromFormat("<%s %s object count=%lld at %p>",
+                                    value ? "locked" : "unlocked", name,
+                                    (long long)value, self);
+    case MG_SYNC_EVENT:
+        return PyUnicode_FromFormat("<%s at %p: %s>", name, self,
+                                    value ? "set" : "unset");
+    case MG_SYNC_SEMAPHORE:
+        return PyUnicode_FromFormat("<%s at %p: value=%lld>", name, self,
+                                    (long long)value);
+    case MG_SYNC_BOUNDED:
+        return PyUnicode_FromFormat("<%s at %p: value=%lld/%lld>", name, self,
+                                    (long long)value, (long long)bound);
+    case MG_SYNC_BARRIER:
+        if (broken) {
+            return PyUnicode_FromFormat("<%s at %p: broken>", name, self);
+        }
+        return PyUnicode_FromFormat("<%s at %p: waiters=%lld/%lld>", name,
+                                    self, (long long)count, (long long)bound);
+    default:
+        return PyUnicode_FromFormat("<%s at %p>", name, self);
+    }
 }
 
 static PyObject *
@@ -109,7 +184,8 @@ static int
 event_fn(void *arg, int64_t deadline, int first)
 {
     (void)first;
-    return mg_event_wait(((sync_call *)arg)->s, deadline, 0);
+    sync_call *c = arg;
+    return mg_event_wait(c->s, c->gen, deadline, 0);
 }
 
 static int
@@ -232,6 +308,27 @@ static PyMethodDef Lock_methods[] = {
     {"release", Sync_release, METH_NOARGS, PyDoc_STR("release()\n--\n\n")},
     {"locked", Lock_locked, METH_NOARGS, PyDoc_STR("locked()\n--\n\n")},
     {"_is_owned", Lock_is_owned, METH_NOARGS, NULL},
+    {"__enter__", Sync_enter, METH_NOARGS, NULL},
+    {"__exit__", Sync_exit, METH_VARARGS, NULL},
+    {"__reduce__", Sync_reduce, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyObject *
+RLock_recursion_count(PyObject *self, PyObject *unused)
+{
+    (void)unused;
+    return PyLong_FromLongLong(mg_rlock_count(SYNC(self), current_owner()));
+}
+
+static PyMethodDef RLock_methods[] = {
+    {"acquire", FN(Lock_acquire), KW,
+     PyDoc_STR("acquire(blocking=True, timeout=-1)\n--\n\nAs "
+               "threading.RLock.acquire; Ctrl-C interrupts the wait.")},
+    {"release", Sync_release, METH_NOARGS, PyDoc_STR("release()\n--\n\n")},
+    {"locked", Lock_locked, METH_NOARGS, PyDoc_STR("locked()\n--\n\n")},
+    {"_is_owned", Lock_is_owned, METH_NOARGS, NULL},
+    {"_recursion_count", RLock_recursion_count, METH_NOARGS, NULL},
     {"__enter__", Sync_enter, METH_NOARGS, NULL},
     {"__exit__", Sync_exit, METH_VARARGS, NULL},
     {"__reduce__", Sync_reduce, METH_NOARGS, NULL},
@@ -364,7 +461,8 @@ Event_wait(PyObject *self, PyObject *args, PyObject *kwds)
         || mg_deadline_wait(timeout, &deadline) < 0) {
         return NULL;
     }
-    sync_call c = {SYNC(self), current_owner(), 0, NULL};
+    sync_call c = {SYNC(self), current_owner(),
+                   mg_event_generation(SYNC(self)), NULL};
     int rc = mg_block_call(event_fn, &c, deadline);
     return rc == MG_EINTR ? NULL : PyBool_FromLong(rc == MG_OK);
 }
@@ -389,6 +487,101 @@ barrier_broken_error(mg_state *st)
     return NULL;
 }
 
+/* The first time a Barrier with an action leaves the interpreter that made
+ * it, its action is encoded (by reference or as code, as a task's
+ * function) into the barrier, for the parties elsewhere: whichever
+ * arrives last rebuilds and calls it. An action that refers to its own
+ * barrier would keep it alive forever, so such a barrier stays in its
+ * interpreter. */
+static PyObject *
+barrier_refers_to_itself(mg_state *st)
+{
+    PyErr_SetString(st->NotShareableError, "a Barrier whose action refers "
+                    "to the barrier itself cannot leave its interpreter "
+                    "(it would never be freed)");
+    return NULL;
+}
+
+static int
+barrier_export_action(mg_state *st, MgSyncObject *self)
+{
+    if (self->action == NULL || mg_barrier_action(self->s) != NULL) {
+        return 0;
+    }
+    if (self->encoding_action) { /* met again inside its own action */
+        barrier_refers_to_itself(st);
+        return -1;
+    }
+    mg_buf buf = MG_BUF_INIT;
+    self->encoding_action = 1;
+    int rc = mg_codec_encode(st, self->action, &buf);
+    self->encoding_action = 0;
+    for (size_t i = 0; rc == 0 && i < buf.nhandles; i++) {
+        if (buf.handles[i] == &self->s->h) {
+            barrier_refers_to_itself(st);
+            rc = -1;
+        }
+    }
+    if (rc == 0 && mg_barrier_set_action(self->s, &buf) != MG_OK) {
+        PyErr_NoMemory();
+        rc = -1;
+    }
+    mg_buf_release(&buf);
+    return rc;
+}
+
+/* The last arrival of generation gen runs the action: the callable itself
+ * through the object that was made with it, else the encoded copy rebuilt
+ * in this interpreter. An exception breaks the barrier and propagates. */
+static int
+barrier_run_action(mg_state *st, MgSyncObject *self, int64_t gen)
+{
+    mg_sync *s = self->s;
+    PyObject *fn = NULL;
+    if (self->action != NULL) {
+        fn = Py_NewRef(self->action);
+    }
+    else if (mg_barrier_action(s) != NULL) {
+        fn = mg_codec_decode(st, mg_barrier_action(s));
+    }
+    else {
+        PyErr_SetString(PyExc_RuntimeError, "multigil.Barrier: the action "
+                        "is missing (the barrier never left its interpreter)");
+    }
+    PyObject *res = fn != NULL ? PyObject_CallNoArgs(fn) : NULL;
+    Py_XDECREF(fn);
+    mg_barrier_finish(s, gen, res != NULL);
+    if (res == NULL) {
+        return -1;
+    }
+    Py_DECREF(res);
+    return 0;
+}
+
+static int
+barrier_idle_fn(void *arg, int64_t deadline, int first)
+{
+    (void)first;
+    return mg_barrier_wait_idle(((sync_call *)arg)->s, deadline, 0);
+}
+
+/* mg_barrier_enter, waiting (GIL released) while another arrival runs the
+ * action of the generation before. */
+static int
+barrier_enter(sync_call *c, int64_t deadline, int64_t *index, int *released)
+{
+    for (;;) {
+        int rc = mg_barrier_enter(c->s, index, &c->gen, released);
+        if (rc != MG_EFULL) {
+            return rc;
+        }
+        rc = mg_block_call(barrier_idle_fn, c, deadline);
+        if (rc != MG_OK) {
+            return rc;
+        }
+    }
+}
+
 static PyObject *
 Barrier_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
@@ -403,10 +596,9 @@ Barrier_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_ValueError, "parties must be >= 1");
         return NULL;
     }
-    if (action != Py_None) {
-        PyErr_SetString(PyExc_TypeError, "multigil.Barrier does not take "
-                        "an action (it would run in whichever interpreter "
-                        "arrives last): test wait()'s index == 0 instead");
+    if (action != Py_None && !PyCallable_Check(action)) {
+        PyErr_Format(PyExc_TypeError, "action must be callable, not %.100s",
+                     Py_TYPE(action)->tp_name);
         return NULL;
     }
     double secs = -1;
@@ -421,8 +613,13 @@ Barrier_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         }
     }
     PyObject *self = sync_make(type, MG_SYNC_BARRIER, parties, NULL);
-    if (self != NULL) {
-        SYNC(self)->timeout_ns = secs < 0 ? -1 : (int64_t)(secs * 1e9);
+    if (self == NULL) {
+        return NULL;
+    }
+    SYNC(self)->timeout_ns = secs < 0 ? -1 : (int64_t)(secs * 1e9);
+    if (action != Py_None) {
+        SYNC(self)->has_action = 1; /* set before the barrier is shared */
+        ((MgSyncObject *)self)->action = Py_NewRef(action);
     }
     return self;
 }
@@ -446,11 +643,22 @@ Barrier_wait(PyObject *self, PyObject *args, PyObject *kwds)
         deadline = mg_monotonic_ns() + s->timeout_ns;
     }
     sync_call c = {s, current_owner(), 0, NULL};
-    if (mg_barrier_enter(s, &index, &c.gen, &released) != MG_OK) {
+    int rc = barrier_enter(&c, deadline, &index, &released);
+    if (rc == MG_EINTR) {
+        return NULL;
+    }
+    if (rc == MG_ETIMEDOUT) {
+        mg_barrier_abort(s); /* as a timed-out wait breaks it */
+    }
+    if (rc != MG_OK) {
         return barrier_broken_error(st);
     }
+    if (released == 2
+        && barrier_run_action(st, (MgSyncObject *)self, c.gen) < 0) {
+        return NULL;
+    }
     if (!released) {
-        int rc = mg_block_call(barrier_fn, &c, deadline);
+        rc = mg_block_call(barrier_fn, &c, deadline);
         if (rc == MG_EINTR) {
             mg_barrier_abort(s); /* as threading: an error breaks it */
             return NULL;
@@ -728,6 +936,10 @@ static PyMethodDef Condition_methods[] = {
     static PyType_Slot var##_slots[] = {                                 \
         {Py_tp_new, newfn},                                              \
         {Py_tp_dealloc, Sync_dealloc},                                   \
+        {Py_tp_traverse, Sync_traverse},                                 \
+        {Py_tp_clear, Sync_clear},                                       \
+        {Py_tp_repr, Sync_repr},                                         \
+        {Py_tp_members, sync_members},                                   \
         {Py_tp_methods, methods},                                        \
         {Py_tp_getset, getset},                                          \
         {Py_tp_doc, PyDoc_STR(doc)},                                     \
@@ -736,18 +948,25 @@ static PyMethodDef Condition_methods[] = {
     static PyType_Spec var = {                                           \
         .name = "multigil." pyname,                                      \
         .basicsize = sizeof(MgSyncObject),                               \
-        .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,          \
+        .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE           \
+                 | Py_TPFLAGS_HAVE_GC,                                   \
         .slots = var##_slots,                                            \
     }
 
 static PyGetSetDef no_getset[] = {{NULL, NULL, NULL, NULL, NULL}};
+
+static PyMemberDef sync_members[] = {
+    {"__weaklistoffset__", Py_T_PYSSIZET,
+     offsetof(MgSyncObject, weakrefs), Py_READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
 
 #define CROSS " shared by every interpreter (crosses to tasks as a handle)."
 SYNC_SPEC(Event_spec, "Event", Event_new, Event_methods, no_getset,
           "Event()\n--\n\nthreading.Event" CROSS);
 SYNC_SPEC(Lock_spec, "Lock", Lock_new, Lock_methods, no_getset,
           "Lock()\n--\n\nthreading.Lock" CROSS);
-SYNC_SPEC(RLock_spec, "RLock", RLock_new, Lock_methods, no_getset,
+SYNC_SPEC(RLock_spec, "RLock", RLock_new, RLock_methods, no_getset,
           "RLock()\n--\n\nthreading.RLock" CROSS " Its owner is the pair "
           "(interpreter, thread).");
 SYNC_SPEC(Semaphore_spec, "Semaphore", Semaphore_new, Semaphore_methods,
@@ -758,7 +977,8 @@ SYNC_SPEC(Bounded_spec, "BoundedSemaphore", Bounded_new, Semaphore_methods,
           CROSS);
 SYNC_SPEC(Barrier_spec, "Barrier", Barrier_new, Barrier_methods,
           Barrier_getset, "Barrier(parties, action=None, timeout=None)\n--\n"
-          "\nthreading.Barrier" CROSS " No action.");
+          "\nthreading.Barrier" CROSS " The action runs in the interpreter"
+          " that arrives last.");
 SYNC_SPEC(Condition_spec, "Condition", Condition_new, Condition_methods,
           no_getset, "Condition(lock=None)\n--\n\nthreading.Condition"
           CROSS " lock: a multigil Lock or RLock (default: a new RLock).");
@@ -785,9 +1005,11 @@ static int
 sync_handle_export(mg_state *st, PyObject *obj, mg_handle **h,
                    unsigned char *meta, size_t *meta_len)
 {
-    (void)st;
     (void)meta;
     *meta_len = 0;
+    if (barrier_export_action(st, (MgSyncObject *)obj) < 0) {
+        return -1;
+    }
     *h = &SYNC(obj)->h;
     return 0;
 }

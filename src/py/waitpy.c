@@ -62,6 +62,15 @@ mg_deadline_queue(int block, PyObject *timeout, int64_t *deadline)
     return 0;
 }
 
+/* threading.TIMEOUT_MAX, computed as _thread computes it. */
+static double
+threading_timeout_max(void)
+{
+    double t = (double)PY_TIMEOUT_MAX * 1e-6;
+    double clock_max = (double)INT64_MAX * 1e-9;
+    return floor(t < clock_max ? t : clock_max);
+}
+
 int
 mg_deadline_threading(int blocking, PyObject *timeout, int64_t *deadline)
 {
@@ -82,6 +91,10 @@ mg_deadline_threading(int blocking, PyObject *timeout, int64_t *deadline)
     if (secs < 0 && secs != -1) {
         PyErr_SetString(PyExc_ValueError,
                         "timeout value must be a non-negative number");
+        return -1;
+    }
+    if (secs > threading_timeout_max()) {
+        PyErr_SetString(PyExc_OverflowError, "timeout value is too large");
         return -1;
     }
     *deadline = secs == -1 ? -1 : deadline_after(secs);

@@ -1,10 +1,13 @@
 /* test_sync.c - the shared threading primitives (src/base/sync.c):
  * mutual exclusion under contention, RLock ownership by (interpreter,
  * thread), semaphore bounds, barrier generations and breaking, condition
- * notify without lost wake-ups, event wake-all. */
+ * notify without lost wake-ups, event wake-all (and a set-then-clear
+ * seen by waiters), barrier actions. */
 #include "ctest.h"
 #include "base.h"
 #include "sync.h"
+
+#include <string.h>
 
 #include <pthread.h>
 
@@ -152,6 +155,95 @@ CTEST(sync_barrier_generations_and_breaking)
 }
 
 typedef struct {
+    mg_sync *s;
+    int rounds;
+    int actions;          /* written only by the acting thread */
+    atomic_int passed[64]; /* threads past the barrier, per round */
+} bar_act;
+
+static void *
+barrier_action_thread(void *arg)
+{
+    bar_act *b = arg;
+    for (int r = 0; r < b->rounds; r++) {
+        int64_t index, gen;
+        int released;
+        TCHECK(mg_barrier_enter(b->s, &index, &gen, &released) == MG_OK);
+        if (released == 2) {
+            /* Nobody passes while the action runs. */
+            TCHECK(atomic_load(&b->passed[r]) == 0);
+            b->actions++;
+            mg_barrier_finish(b->s, gen, 1);
+        }
+        else {
+            TCHECK(released == 0);
+            int rc;
+            do {
+                rc = mg_barrier_wait_gen(b->s, gen, -1, 0);
+            } while (rc == MG_EINTR);
+            TCHECK(rc == MG_OK);
+        }
+        atomic_fetch_add(&b->passed[r], 1);
+    }
+    return NULL;
+}
+
+CTEST(sync_barrier_action_runs_once_before_release)
+{
+    bar_act b = {mg_sync_new(MG_SYNC_BARRIER, 3, NULL), 64, 0, {0}};
+    b.s->has_action = 1;
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++) {
+        pthread_create(&t[i], NULL, barrier_action_thread, &b);
+    }
+    for (int i = 0; i < 3; i++) {
+        pthread_join(t[i], NULL);
+    }
+    CHECK(b.actions == b.rounds);
+    for (int r = 0; r < b.rounds; r++) {
+        CHECK(atomic_load(&b.passed[r]) == 3);
+    }
+    mg_sync_decref(b.s);
+}
+
+CTEST(sync_barrier_action_busy_failure_and_reset)
+{
+    mg_sync *s = mg_sync_new(MG_SYNC_BARRIER, 1, NULL);
+    s->has_action = 1;
+    int64_t index, gen, gen2;
+    int released;
+    CHECK(mg_barrier_enter(s, &index, &gen, &released) == MG_OK);
+    CHECK(released == 2 && index == 0);
+    /* Arrivals while the action runs must wait for it. */
+    CHECK(mg_barrier_enter(s, &index, &gen2, &released) == MG_EFULL);
+    CHECK(mg_barrier_wait_idle(s, mg_monotonic_ns() + 1000000, 0)
+          == MG_ETIMEDOUT);
+    mg_barrier_finish(s, gen, 1);
+    CHECK(mg_barrier_wait_idle(s, 0, 0) == MG_OK);
+    /* A failed action breaks the barrier. */
+    CHECK(mg_barrier_enter(s, &index, &gen, &released) == MG_OK);
+    CHECK(released == 2);
+    mg_barrier_finish(s, gen, 0);
+    CHECK(mg_barrier_broken(s));
+    /* A reset during the action wins over its finish. */
+    mg_barrier_reset(s);
+    CHECK(mg_barrier_enter(s, &index, &gen, &released) == MG_OK);
+    mg_barrier_reset(s);
+    mg_barrier_finish(s, gen, 0);
+    CHECK(!mg_barrier_broken(s));
+    /* The encoded action is kept once: the first one set wins. */
+    mg_buf a = MG_BUF_INIT, c = MG_BUF_INIT;
+    CHECK(mg_buf_append(&a, "first", 5) == MG_OK);
+    CHECK(mg_buf_append(&c, "other", 5) == MG_OK);
+    CHECK(mg_barrier_action(s) == NULL);
+    CHECK(mg_barrier_set_action(s, &a) == MG_OK);
+    CHECK(mg_barrier_set_action(s, &c) == MG_OK);
+    CHECK(mg_barrier_action(s)->len == 5
+          && memcmp(mg_barrier_action(s)->data, "first", 5) == 0);
+    mg_sync_decref(s);
+}
+
+typedef struct {
     mg_sync *lock, *cond;
     int items;      /* under lock */
     int consumed;   /* under lock */
@@ -241,7 +333,7 @@ event_waiter(void *arg)
 {
     int rc;
     do {
-        rc = mg_event_wait(arg, -1, 0);
+        rc = mg_event_wait(arg, 0, -1, 0);
     } while (rc == MG_EINTR);
     TCHECK(rc == MG_OK);
     return NULL;
@@ -250,7 +342,13 @@ event_waiter(void *arg)
 CTEST(sync_event_wakes_every_waiter)
 {
     mg_sync *e = mg_sync_new(MG_SYNC_EVENT, 0, NULL);
-    CHECK(mg_event_wait(e, 0, 0) == MG_ETIMEDOUT);
+    CHECK(mg_event_wait(e, mg_event_generation(e), 0, 0) == MG_ETIMEDOUT);
+    /* A set and clear after the wait began still ends it (gh-57711). */
+    int64_t gen = mg_event_generation(e);
+    mg_event_set(e);
+    mg_event_clear(e);
+    CHECK(mg_event_wait(e, gen, 0, 0) == MG_OK);
+    CHECK(mg_event_wait(e, mg_event_generation(e), 0, 0) == MG_ETIMEDOUT);
     pthread_t t[4];
     for (int i = 0; i < 4; i++) {
         pthread_create(&t[i], NULL, event_waiter, e);
