@@ -187,20 +187,13 @@ class _Worker:
             self._end_process()
             self.owner._thread_ended(self)
 
-    def _one(self, fut, started, task, what):
+    def _one(self, fut, started, chunk, payload, box, what):
         if not started:
             try:
                 if not fut.set_running_or_notify_cancel():
                     return
             except RuntimeError:  # cancelled and already notified
                 return
-        chunk = task[0] == "chunk"
-        try:
-            payload, box = _wire.encode(task)
-        except BaseException as e:  # noqa: BLE001 - the task's error
-            fut.set_exception(e)
-            return
-        del task
         try:
             if self.proc is None:
                 self._start_process()
@@ -282,7 +275,10 @@ class ProcessWorkers:
     # -- the pool's calls --
     def submit(self, fut, task, what, started=False):
         """Queue task for fut; started: fut is already RUNNING (a task an
-        interpreter refused, rerun here)."""
+        interpreter refused, rerun here). The task is encoded here, on
+        the caller's thread: a value that cannot cross raises
+        NotShareableError now, as on the interpreter route."""
+        payload, box = encode_task(task)
         with self._lock:
             if self._closed:
                 raise RuntimeError("cannot schedule new futures after "
@@ -294,7 +290,8 @@ class ProcessWorkers:
                 self._threads.append(w)
                 _register(self)
                 w.thread.start()
-        self._queue.put((fut, started, task, what))
+        self._queue.put((fut, started, task[0] == "chunk", payload, box,
+                         what))
 
     def alive(self):
         with self._lock:
@@ -343,6 +340,44 @@ class ProcessWorkers:
                     proc.kill()
                 except (OSError, ValueError):
                     pass
+
+
+def encode_task(task):
+    """(payload, Outbox) for a task (kind, fn, a, b), or NotShareableError
+    naming the part that cannot be pickled (the function, an argument, a
+    keyword or a map item)."""
+    try:
+        return _wire.encode(task)
+    except Exception as e:  # noqa: BLE001 - said as NotShareableError
+        first = e
+    from ._core import NotShareableError
+    label, value, cause = _culprit(task, first)
+    del first
+    t = type(value)
+    name = t.__qualname__ if t.__module__ == "builtins" \
+        else f"{t.__module__}.{t.__qualname__}"
+    raise NotShareableError(
+        f"cannot send {label} (an object of type {name}) to a process "
+        f"worker: it cannot be pickled ({type(cause).__name__}: "
+        f"{cause})") from cause
+
+
+def _culprit(task, exc):
+    """(label, value, its error) of the first part of task that does not
+    encode alone; the whole task when each part does."""
+    kind, fn, a, b = task
+    parts = [("the function", fn)]
+    if kind == "call":
+        parts += [(f"argument {i + 1}", v) for i, v in enumerate(a)]
+        parts += [(f"keyword {k!r}", v) for k, v in (b or {}).items()]
+    else:
+        parts += [(f"map item {i}", v) for i, v in enumerate(a)]
+    for label, value in parts:
+        try:
+            _wire.encode(value)
+        except Exception as e:  # noqa: BLE001
+            return label, value, e
+    return "the task", task, exc
 
 
 def _register(pw):

@@ -198,6 +198,31 @@ def test_map_chunk_failure_in_a_process(fpool):
         del hf.fail._mg_process
 
 
+def test_unpicklable_argument_raises_at_submit(fpool):
+    """As on the interpreter route: NotShareableError from submit, naming
+    the value, before anything is queued or a process started."""
+    import threading
+    with pytest.raises(multigil.NotShareableError,
+                       match=r"argument 1 .*_thread\.lock.*process"):
+        fpool.submit_process(hf.where, threading.Lock())
+    with pytest.raises(multigil.NotShareableError, match="keyword 'x'"):
+        fpool.submit_process(hf.where, x=threading.Lock())
+    assert fpool._procs is None or not fpool._procs.pids
+    assert fpool.submit_process(hf.where, 1).result()[1] == 1
+
+
+def test_unpicklable_item_raises_at_map_on_the_process_route(fpool):
+    import threading
+    fn = multigil.process_task(hf.where)
+    try:
+        with pytest.raises(multigil.NotShareableError, match="_thread.lock"):
+            fpool.map(fn, [1, threading.Lock()])
+        with pytest.raises(multigil.NotShareableError, match="_thread.lock"):
+            fpool.submit(fn, threading.Lock())
+    finally:
+        del hf.where._mg_process
+
+
 def test_lambda_crosses_as_code(fpool):
     assert fpool.submit_process(lambda x: x * 2, 21).result() == 42
 
