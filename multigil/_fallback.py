@@ -13,12 +13,15 @@ no copy), waits for the reply and completes the Future. A process that
 dies fails its task with BrokenProcessPool and is replaced for the next.
 
 Locks: ProcessWorkers._lock guards the thread list, counters and the
-closed flag; it is never held while a task runs, while sending, or while
-joining. Nothing here runs in a worker interpreter.
+closed flag, and is held while a task is queued (so that no task lands
+behind the stop marks of shutdown); then _Tasks' condition, briefly (taken
+alone by the serving threads). Neither is ever held while a task runs,
+while sending, or while joining. Nothing here runs in a worker
+interpreter.
 """
+import collections
 import logging
 import os
-import queue
 import re
 import signal
 import socket
@@ -177,7 +180,7 @@ class _Worker:
         try:
             while True:
                 self.owner._idle_change(1)
-                item = self.owner._queue.get()
+                item = self.owner._queue.get(self)
                 self.owner._idle_change(-1)
                 if item is _STOP:
                     return
@@ -233,6 +236,46 @@ class _Worker:
             fut.set_result(value)
 
 
+class _Tasks:
+    """The process workers' queue: one FIFO that any serving thread takes
+    from, and one per thread (a broadcast's share), served first."""
+
+    def __init__(self):
+        self._cond = threading.Condition(threading.Lock())
+        self._shared = collections.deque()
+        self._own = {}  # _Worker -> deque
+
+    def put(self, item, worker=None):
+        with self._cond:
+            if worker is None:
+                self._shared.append(item)
+                self._cond.notify()
+            else:
+                self._own.setdefault(worker, collections.deque()).append(item)
+                self._cond.notify_all()
+
+    def get(self, worker):
+        with self._cond:
+            while True:
+                own = self._own.get(worker)
+                if own:
+                    return own.popleft()
+                if self._shared:
+                    return self._shared.popleft()
+                self._cond.wait()
+
+    def take_shared(self):
+        """Everything in the shared FIFO, removed."""
+        with self._cond:
+            items = list(self._shared)
+            self._shared.clear()
+            return items
+
+    def qsize(self):
+        with self._cond:
+            return len(self._shared)
+
+
 class ProcessWorkers:
     """The process workers of one Pool (at most `size` processes)."""
 
@@ -240,7 +283,7 @@ class ProcessWorkers:
         self.name = name
         self.size = size
         self.sys_path = sys_path  # the pool's, from its creation
-        self._queue = queue.SimpleQueue()
+        self._queue = _Tasks()
         self._lock = threading.Lock()
         self._threads = []
         self._closed = False
@@ -280,18 +323,36 @@ class ProcessWorkers:
         NotShareableError now, as on the interpreter route."""
         payload, box = encode_task(task)
         with self._lock:
-            if self._closed:
-                raise RuntimeError("cannot schedule new futures after "
-                                   "shutdown")
+            self._check_open()
             # A new process only when no idle one will take the task.
             if len(self._threads) < self.size \
                     and self._idle <= self._queue.qsize():
-                w = _Worker(self, len(self.pids) + len(self._threads))
-                self._threads.append(w)
-                _register(self)
-                w.thread.start()
-        self._queue.put((fut, started, task[0] == "chunk", payload, box,
-                         what))
+                self._new_worker()
+            self._queue.put((fut, started, task[0] == "chunk", payload, box,
+                             what))
+
+    def broadcast(self, futures, task, what):
+        """Queue task once for each of the `size` process workers (started
+        now where not yet running), one future each, in worker order; each
+        runs it after the task it is running now, before the shared
+        queue."""
+        msgs = [encode_task(task) for _ in futures]
+        with self._lock:
+            self._check_open()
+            while len(self._threads) < self.size:
+                self._new_worker()
+            for w, fut, (payload, box) in zip(self._threads, futures, msgs):
+                self._queue.put((fut, False, False, payload, box, what), w)
+
+    def _check_open(self):
+        if self._closed:
+            raise RuntimeError("cannot schedule new futures after shutdown")
+
+    def _new_worker(self):
+        w = _Worker(self, len(self.pids) + len(self._threads))
+        self._threads.append(w)
+        _register(self)
+        w.thread.start()
 
     def alive(self):
         with self._lock:
@@ -303,24 +364,20 @@ class ProcessWorkers:
             first = not self._closed
             self._closed = True
             threads = list(self._threads)
-        if cancel_futures:
-            keep = []
-            while True:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    continue
-                if item[1]:  # already RUNNING (an interpreter refused it)
-                    keep.append(item)
-                else:
-                    item[0].cancel()
-            for item in keep:
-                self._queue.put(item)
-        if first:
-            for _ in threads:
-                self._queue.put(_STOP)
+            dropped = []
+            if cancel_futures:
+                for item in self._queue.take_shared():
+                    if item is _STOP:
+                        continue
+                    if item[1]:  # already RUNNING (an interpreter refused it)
+                        self._queue.put(item)
+                    else:
+                        dropped.append(item[0])
+            if first:
+                for _ in threads:
+                    self._queue.put(_STOP)
+        for fut in dropped:  # outside the lock: callbacks run
+            fut.cancel()
         if not threads:
             with _live_lock:
                 _live.discard(self)

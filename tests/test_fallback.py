@@ -343,6 +343,61 @@ def test_refusal_after_an_effect_is_not_rerun(fpool, tmp_path):
     assert log.read_text() == "ran\nran\n"
 
 
+def test_broadcast_of_a_process_function_runs_once_per_process_worker():
+    p = multigil.Pool(1, process_workers=2)
+    fn = multigil.process_task(hf.where)
+    try:
+        out = p.broadcast(fn, 5)
+        assert len(out) == 2 and all(x == 5 for _, x in out)
+        pids = {pid for pid, _ in out}
+        assert len(pids) == 2 and os.getpid() not in pids
+        assert pids == set(p._procs.pids)  # every process worker started
+        assert {pid for pid, _ in p.broadcast(fn)} == pids  # the same ones
+    finally:
+        del hf.where._mg_process
+        p.shutdown()
+
+
+def test_broadcast_to_processes_after_shutdown_raises():
+    p = multigil.Pool(1)
+    p.shutdown()
+    fn = multigil.process_task(hf.where)
+    try:
+        with pytest.raises(RuntimeError, match="after shutdown"):
+            p.broadcast(fn)
+    finally:
+        del hf.where._mg_process
+
+
+@needs_singlephase
+def test_broadcast_refused_by_every_interpreter_goes_to_processes():
+    """Refused while decoding in every interpreter (nothing ran): the
+    pool learns the route and runs it once on every process worker."""
+    import helpers_fallback_refused as hr
+    p = multigil.Pool(2, process_workers=2)
+    try:
+        out = p.broadcast(hr.pid_plus, 1)
+        assert [y for _, y in out] == [2, 2]
+        assert len({pid for pid, _ in out} - {os.getpid()}) == 2
+        assert "helpers_fallback_refused.pid_plus" in \
+            p.fallback_stats()["process_functions"]
+    finally:
+        p.shutdown()
+
+
+@needs_singlephase
+def test_broadcast_refused_while_running_is_not_rerun(tmp_path):
+    log = tmp_path / "effects"
+    p = multigil.Pool(1, process_workers=1)
+    try:
+        with pytest.raises(ImportError, match="subinterpreters"):
+            p.broadcast(hf.imports_late, str(log))
+        assert log.read_text() == "ran\n"  # ran once, in the interpreter
+        assert p.broadcast(hf.imports_late, str(log))[0] != os.getpid()
+    finally:
+        p.shutdown()
+
+
 def test_fallback_argument_is_checked():
     with pytest.raises(ValueError, match="fallback"):
         multigil.Pool(1, fallback="thread")
