@@ -448,6 +448,52 @@ def test_example_a_pandas_chunk_mean(fpool):
     assert list(fpool.map(hn.chunk_mean, chunks)) == want
 
 
+@needs_pandas
+def test_example_a_without_a_copy_through_a_table(fpool):
+    import helpers_fallback_np as hn
+    t = multigil.Table.from_pydict({"value": [float(i) for i in range(BIG)],
+                                    "k": list(range(BIG))})
+    chunks = t.split(4)
+    want = [sum(c["value"].to_pylist()) / len(c) for c in chunks]
+    assert list(fpool.map(hn.chunk_mean_shared, chunks)) == want
+    assert fpool.fallback_stats()["process_functions"]
+
+
+@needs_pandas
+def test_pandas_frame_in_a_process_is_the_callers_memory(fpool):
+    import helpers_fallback_np as hn
+    a = multigil.SharedArray(BIG, "f8")
+    seen, shared, pid = fpool.submit(hn.frame_sees, {"v": a}, "v",
+                                     42.0).result()
+    assert pid != os.getpid() and shared and seen == 42.0
+    assert a[0] == 42.0  # the worker's write is the caller's
+    t = multigil.Table.from_pydict({"value": [0.0] * BIG})
+    chunk = t.split(2)[1]  # a view at an offset into the block
+    seen, shared, _ = fpool.submit(hn.frame_sees, chunk, "value",
+                                   7.0).result()
+    assert shared and seen == 7.0
+    assert t["value"][BIG // 2] == 7.0 and t["value"][0] == 0.0
+
+
+@needs_pandas
+def test_pandas_frame_views_and_copies_by_column_type():
+    import numpy as np
+    t = multigil.Table.from_pydict({
+        "f": [1.5, None], "i": [1, 2], "b": [True, False],
+        "n": [1, None], "s": ["x", None]})
+    df = multigil.pandas_frame(t)
+    for name in ("f", "i", "b"):
+        assert np.shares_memory(df[name].to_numpy(),
+                                np.asarray(t[name].values)), name
+    assert np.isnan(df["f"][1]) and df["i"].tolist() == [1, 2]
+    assert df["n"].isna().tolist() == [False, True]
+    assert df["s"].tolist()[0] == "x" and df["s"].isna().tolist()[1]
+    with pytest.raises(TypeError, match="not a SharedArray"):
+        multigil.pandas_frame({"x": [1, 2]})
+    with pytest.raises(TypeError, match="Table or a mapping"):
+        multigil.pandas_frame(3)
+
+
 def test_imported_block_fd_is_close_on_exec():
     import fcntl
     a = multigil.SharedArray(BIG, "f8")
