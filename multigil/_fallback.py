@@ -11,6 +11,9 @@ one daemon thread per process worker (in the main interpreter): it takes
 a task from the queue, sends it (multigil._wire: SharedArrays as memfds,
 no copy), waits for the reply and completes the Future. A process that
 dies fails its task with BrokenProcessPool and is replaced for the next.
+A process worker keeps the memfd mappings it was sent until the pool
+tells it to drop them (multigil._mapcache: bounded, and dropped once the
+caller freed the block).
 
 Locks: ProcessWorkers._lock guards the thread list, counters and the
 closed flag, and is held while a task is queued (so that no task lands
@@ -30,11 +33,12 @@ import threading
 import traceback
 from concurrent.futures.process import BrokenProcessPool
 
-from . import _wire
+from . import _mapcache, _wire
 
 LOGGER = logging.getLogger("multigil")
 REFUSAL = "does not support loading in subinterpreters"
 _STOP = None
+_IDLE = object()  # _Tasks.get timed out
 _JOIN_S = 5.0
 
 # Every ProcessWorkers not yet ended, for the exit hook.
@@ -57,17 +61,21 @@ def _child_main(sock):
     os.chdir(cwd)
     os.environ.clear()
     os.environ.update(env)
+    cache = _mapcache.Cache()
     while True:
         msg = _wire.recv(sock)
         if msg is None:
             return
         try:
-            task, inbox = _wire.decode(*msg)
+            task, inbox = _wire.decode(*msg, cache=cache)
         except BaseException as e:  # noqa: BLE001 - reported to the pool
             _reply(sock, ("err",) + _exc_payload(e), None)
             continue
         if task is _STOP:
             return
+        if task[0] == "drop":  # the pool's word: no reply
+            cache.drop(task[1])
+            continue
         _reply(sock, _run(task), inbox)
         del task, inbox
 
@@ -133,6 +141,7 @@ class _Worker:
         self.index = index
         self.proc = None
         self.sock = None
+        self.mirror = _mapcache.Mirror()  # what the process has mapped
         self.thread = threading.Thread(
             target=self._serve, daemon=True,
             name=f"multigil-{owner.name}-process-{index}")
@@ -159,6 +168,7 @@ class _Worker:
     def _end_process(self, kill=False):
         proc, sock = self.proc, self.sock
         self.proc = self.sock = None
+        self.mirror.clear()
         if sock is not None:
             if not kill:
                 try:
@@ -176,14 +186,27 @@ class _Worker:
                 proc.join()
             proc.close()
 
+    def _send_drops(self, box=None):
+        """Tell the process which cached mappings to drop (before box's
+        message, whose own blocks stay)."""
+        keep = () if box is None else set(box.fd_keys.items())
+        drops = self.mirror.drops(keep)
+        if drops and self.sock is not None:
+            payload, b = _wire.encode(("drop", drops))
+            _wire.send(self.sock, payload, b.fds)
+
     def _serve(self):
         try:
             while True:
                 self.owner._idle_change(1)
-                item = self.owner._queue.get(self)
+                item = self.owner._queue.get(
+                    self, _mapcache.IDLE_S if len(self.mirror) else None)
                 self.owner._idle_change(-1)
                 if item is _STOP:
                     return
+                if item is _IDLE:
+                    self._send_drops()
+                    continue
                 self._one(*item)
                 del item
         finally:
@@ -200,7 +223,9 @@ class _Worker:
         try:
             if self.proc is None:
                 self._start_process()
+            self._send_drops(box)
             _wire.send(self.sock, payload, box.fds)
+            self.mirror.sent(box)
             reply = _wire.recv(self.sock)
         except OSError:
             reply = None
@@ -254,7 +279,8 @@ class _Tasks:
                 self._own.setdefault(worker, collections.deque()).append(item)
                 self._cond.notify_all()
 
-    def get(self, worker):
+    def get(self, worker, timeout=None):
+        """The next item for worker; _IDLE after timeout s without one."""
         with self._cond:
             while True:
                 own = self._own.get(worker)
@@ -262,7 +288,8 @@ class _Tasks:
                     return own.popleft()
                 if self._shared:
                     return self._shared.popleft()
-                self._cond.wait()
+                if not self._cond.wait(timeout) and timeout is not None:
+                    return _IDLE
 
     def take_shared(self):
         """Everything in the shared FIFO, removed."""

@@ -140,6 +140,61 @@ def test_array_made_in_the_process_comes_back(fpool, n):
     assert a[0] == 6
 
 
+def inode(a):
+    return os.fstat(_core._shared_export(a)[0]).st_ino
+
+
+def test_process_worker_keeps_a_mapping_until_the_block_is_freed():
+    """The mapping cache: a block stays mapped in the process worker
+    between tasks, and is dropped before the next message once the caller
+    freed it, or, with no next message, when the worker is idle."""
+    p = multigil.Pool(1, process_workers=1)
+    try:
+        a = multigil.SharedArray(BIG, "f8")
+        b = multigil.SharedArray(BIG, "f8")
+        ia, ib = inode(a), inode(b)
+        assert ia in p.submit_process(hf.mapped, a).result()
+        assert ia in p.submit_process(hf.mapped).result()  # still mapped
+        assert p.submit_process(hf.fill, a[:3], 2).result() == 3
+        assert a[2] == 2.0  # the cached mapping is the caller's memory
+        del a
+        now = p.submit_process(hf.mapped, b).result()
+        assert ia not in now and ib in now
+        pid = p._procs.pids[0]
+        del b
+        deadline = time.monotonic() + 60
+        while ib in hf.memfd_inodes(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ib not in hf.memfd_inodes(pid)  # dropped while idle
+    finally:
+        p.shutdown()
+
+
+def test_mapping_cache_is_bounded(monkeypatch):
+    from multigil import _mapcache
+    monkeypatch.setattr(_mapcache, "MAX_ENTRIES", 2)
+    p = multigil.Pool(1, process_workers=1)
+    try:
+        arrays = [multigil.SharedArray(BIG, "i8") for _ in range(5)]
+        for a in arrays:
+            p.submit_process(hf.mapped, a).result()
+        mine = {inode(a) for a in arrays}
+        # the 2 kept, and the one the last message brought
+        assert len(p.submit_process(hf.mapped).result() & mine) <= 3
+        assert inode(arrays[-1]) in p.submit_process(hf.mapped).result()
+    finally:
+        p.shutdown()
+
+
+def test_cached_writable_mapping_is_not_used_after_freeze(fpool):
+    a = multigil.SharedArray(BIG, "i8")
+    assert fpool.submit_process(hf.fill, a[:4], 1).result() == 4
+    a.freeze()
+    with pytest.raises(TypeError, match="read-only"):
+        fpool.submit_process(hf.fill, a[:4], 2).result()
+    assert a[0] == 1
+
+
 def test_cancel_and_shutdown_cancel_futures_of_process_tasks(tmp_path):
     p = multigil.Pool(1, process_workers=1)
     flag = tmp_path / "go"
@@ -492,6 +547,15 @@ def test_pandas_frame_views_and_copies_by_column_type():
         multigil.pandas_frame({"x": [1, 2]})
     with pytest.raises(TypeError, match="Table or a mapping"):
         multigil.pandas_frame(3)
+
+
+def test_block_refs_counts_the_views_of_a_block():
+    a = multigil.SharedArray(BIG, "f8")
+    n = _core._shared_block_refs(a)
+    v = a[1:3]
+    assert _core._shared_block_refs(a) == n + 1
+    del v
+    assert _core._shared_block_refs(a) == n
 
 
 def test_imported_block_fd_is_close_on_exec():
