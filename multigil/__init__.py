@@ -27,6 +27,7 @@ _LAZY = {
     "CSVError": "multigil.csv",
     "Table": "multigil.table",
     "Column": "multigil.table",
+    "pandas_frame": "multigil.frames",
     "Queue": "multigil._core",
     "QueueEmpty": "multigil._core",
     "QueueFull": "multigil._core",

@@ -19,6 +19,7 @@ from ._core import RLock as RLock
 from ._core import Semaphore as Semaphore
 from ._core import dumps as dumps
 from ._core import loads as loads
+from .frames import pandas_frame as pandas_frame
 from .pool import BrokenPool as BrokenPool
 from .pipeline import Pipeline as Pipeline
 from .pool import Pool as Pool
@@ -29,4 +30,5 @@ __all__ = [
     "Condition", "Event", "Lock", "MultigilError", "NotShareableError",
     "Pipeline", "Pool", "Queue", "QueueClosed", "QueueEmpty", "QueueFull",
     "RLock", "RemoteTraceback", "SharedArray", "dumps", "kernels", "loads",
+    "pandas_frame",
 ]

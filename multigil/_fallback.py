@@ -11,14 +11,20 @@ one daemon thread per process worker (in the main interpreter): it takes
 a task from the queue, sends it (multigil._wire: SharedArrays as memfds,
 no copy), waits for the reply and completes the Future. A process that
 dies fails its task with BrokenProcessPool and is replaced for the next.
+A process worker keeps the memfd mappings it was sent until the pool
+tells it to drop them (multigil._mapcache: bounded, and dropped once the
+caller freed the block).
 
 Locks: ProcessWorkers._lock guards the thread list, counters and the
-closed flag; it is never held while a task runs, while sending, or while
-joining. Nothing here runs in a worker interpreter.
+closed flag, and is held while a task is queued (so that no task lands
+behind the stop marks of shutdown); then _Tasks' condition, briefly (taken
+alone by the serving threads). Neither is ever held while a task runs,
+while sending, or while joining. Nothing here runs in a worker
+interpreter.
 """
+import collections
 import logging
 import os
-import queue
 import re
 import signal
 import socket
@@ -27,11 +33,12 @@ import threading
 import traceback
 from concurrent.futures.process import BrokenProcessPool
 
-from . import _wire
+from . import _mapcache, _wire
 
 LOGGER = logging.getLogger("multigil")
 REFUSAL = "does not support loading in subinterpreters"
 _STOP = None
+_IDLE = object()  # _Tasks.get timed out
 _JOIN_S = 5.0
 
 # Every ProcessWorkers not yet ended, for the exit hook.
@@ -54,17 +61,21 @@ def _child_main(sock):
     os.chdir(cwd)
     os.environ.clear()
     os.environ.update(env)
+    cache = _mapcache.Cache()
     while True:
         msg = _wire.recv(sock)
         if msg is None:
             return
         try:
-            task, inbox = _wire.decode(*msg)
+            task, inbox = _wire.decode(*msg, cache=cache)
         except BaseException as e:  # noqa: BLE001 - reported to the pool
             _reply(sock, ("err",) + _exc_payload(e), None)
             continue
         if task is _STOP:
             return
+        if task[0] == "drop":  # the pool's word: no reply
+            cache.drop(task[1])
+            continue
         _reply(sock, _run(task), inbox)
         del task, inbox
 
@@ -130,6 +141,7 @@ class _Worker:
         self.index = index
         self.proc = None
         self.sock = None
+        self.mirror = _mapcache.Mirror()  # what the process has mapped
         self.thread = threading.Thread(
             target=self._serve, daemon=True,
             name=f"multigil-{owner.name}-process-{index}")
@@ -156,6 +168,7 @@ class _Worker:
     def _end_process(self, kill=False):
         proc, sock = self.proc, self.sock
         self.proc = self.sock = None
+        self.mirror.clear()
         if sock is not None:
             if not kill:
                 try:
@@ -173,38 +186,46 @@ class _Worker:
                 proc.join()
             proc.close()
 
+    def _send_drops(self, box=None):
+        """Tell the process which cached mappings to drop (before box's
+        message, whose own blocks stay)."""
+        keep = () if box is None else set(box.fd_keys.items())
+        drops = self.mirror.drops(keep)
+        if drops and self.sock is not None:
+            payload, b = _wire.encode(("drop", drops))
+            _wire.send(self.sock, payload, b.fds)
+
     def _serve(self):
         try:
             while True:
                 self.owner._idle_change(1)
-                item = self.owner._queue.get()
+                item = self.owner._queue.get(
+                    self, _mapcache.IDLE_S if len(self.mirror) else None)
                 self.owner._idle_change(-1)
                 if item is _STOP:
                     return
+                if item is _IDLE:
+                    self._send_drops()
+                    continue
                 self._one(*item)
                 del item
         finally:
             self._end_process()
             self.owner._thread_ended(self)
 
-    def _one(self, fut, started, task, what):
+    def _one(self, fut, started, chunk, payload, box, what):
         if not started:
             try:
                 if not fut.set_running_or_notify_cancel():
                     return
             except RuntimeError:  # cancelled and already notified
                 return
-        chunk = task[0] == "chunk"
-        try:
-            payload, box = _wire.encode(task)
-        except BaseException as e:  # noqa: BLE001 - the task's error
-            fut.set_exception(e)
-            return
-        del task
         try:
             if self.proc is None:
                 self._start_process()
+            self._send_drops(box)
             _wire.send(self.sock, payload, box.fds)
+            self.mirror.sent(box)
             reply = _wire.recv(self.sock)
         except OSError:
             reply = None
@@ -240,6 +261,48 @@ class _Worker:
             fut.set_result(value)
 
 
+class _Tasks:
+    """The process workers' queue: one FIFO that any serving thread takes
+    from, and one per thread (a broadcast's share), served first."""
+
+    def __init__(self):
+        self._cond = threading.Condition(threading.Lock())
+        self._shared = collections.deque()
+        self._own = {}  # _Worker -> deque
+
+    def put(self, item, worker=None):
+        with self._cond:
+            if worker is None:
+                self._shared.append(item)
+                self._cond.notify()
+            else:
+                self._own.setdefault(worker, collections.deque()).append(item)
+                self._cond.notify_all()
+
+    def get(self, worker, timeout=None):
+        """The next item for worker; _IDLE after timeout s without one."""
+        with self._cond:
+            while True:
+                own = self._own.get(worker)
+                if own:
+                    return own.popleft()
+                if self._shared:
+                    return self._shared.popleft()
+                if not self._cond.wait(timeout) and timeout is not None:
+                    return _IDLE
+
+    def take_shared(self):
+        """Everything in the shared FIFO, removed."""
+        with self._cond:
+            items = list(self._shared)
+            self._shared.clear()
+            return items
+
+    def qsize(self):
+        with self._cond:
+            return len(self._shared)
+
+
 class ProcessWorkers:
     """The process workers of one Pool (at most `size` processes)."""
 
@@ -247,7 +310,7 @@ class ProcessWorkers:
         self.name = name
         self.size = size
         self.sys_path = sys_path  # the pool's, from its creation
-        self._queue = queue.SimpleQueue()
+        self._queue = _Tasks()
         self._lock = threading.Lock()
         self._threads = []
         self._closed = False
@@ -282,19 +345,41 @@ class ProcessWorkers:
     # -- the pool's calls --
     def submit(self, fut, task, what, started=False):
         """Queue task for fut; started: fut is already RUNNING (a task an
-        interpreter refused, rerun here)."""
+        interpreter refused, rerun here). The task is encoded here, on
+        the caller's thread: a value that cannot cross raises
+        NotShareableError now, as on the interpreter route."""
+        payload, box = encode_task(task)
         with self._lock:
-            if self._closed:
-                raise RuntimeError("cannot schedule new futures after "
-                                   "shutdown")
+            self._check_open()
             # A new process only when no idle one will take the task.
             if len(self._threads) < self.size \
                     and self._idle <= self._queue.qsize():
-                w = _Worker(self, len(self.pids) + len(self._threads))
-                self._threads.append(w)
-                _register(self)
-                w.thread.start()
-        self._queue.put((fut, started, task, what))
+                self._new_worker()
+            self._queue.put((fut, started, task[0] == "chunk", payload, box,
+                             what))
+
+    def broadcast(self, futures, task, what):
+        """Queue task once for each of the `size` process workers (started
+        now where not yet running), one future each, in worker order; each
+        runs it after the task it is running now, before the shared
+        queue."""
+        msgs = [encode_task(task) for _ in futures]
+        with self._lock:
+            self._check_open()
+            while len(self._threads) < self.size:
+                self._new_worker()
+            for w, fut, (payload, box) in zip(self._threads, futures, msgs):
+                self._queue.put((fut, False, False, payload, box, what), w)
+
+    def _check_open(self):
+        if self._closed:
+            raise RuntimeError("cannot schedule new futures after shutdown")
+
+    def _new_worker(self):
+        w = _Worker(self, len(self.pids) + len(self._threads))
+        self._threads.append(w)
+        _register(self)
+        w.thread.start()
 
     def alive(self):
         with self._lock:
@@ -306,24 +391,20 @@ class ProcessWorkers:
             first = not self._closed
             self._closed = True
             threads = list(self._threads)
-        if cancel_futures:
-            keep = []
-            while True:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    continue
-                if item[1]:  # already RUNNING (an interpreter refused it)
-                    keep.append(item)
-                else:
-                    item[0].cancel()
-            for item in keep:
-                self._queue.put(item)
-        if first:
-            for _ in threads:
-                self._queue.put(_STOP)
+            dropped = []
+            if cancel_futures:
+                for item in self._queue.take_shared():
+                    if item is _STOP:
+                        continue
+                    if item[1]:  # already RUNNING (an interpreter refused it)
+                        self._queue.put(item)
+                    else:
+                        dropped.append(item[0])
+            if first:
+                for _ in threads:
+                    self._queue.put(_STOP)
+        for fut in dropped:  # outside the lock: callbacks run
+            fut.cancel()
         if not threads:
             with _live_lock:
                 _live.discard(self)
@@ -343,6 +424,44 @@ class ProcessWorkers:
                     proc.kill()
                 except (OSError, ValueError):
                     pass
+
+
+def encode_task(task):
+    """(payload, Outbox) for a task (kind, fn, a, b), or NotShareableError
+    naming the part that cannot be pickled (the function, an argument, a
+    keyword or a map item)."""
+    try:
+        return _wire.encode(task)
+    except Exception as e:  # noqa: BLE001 - said as NotShareableError
+        first = e
+    from ._core import NotShareableError
+    label, value, cause = _culprit(task, first)
+    del first
+    t = type(value)
+    name = t.__qualname__ if t.__module__ == "builtins" \
+        else f"{t.__module__}.{t.__qualname__}"
+    raise NotShareableError(
+        f"cannot send {label} (an object of type {name}) to a process "
+        f"worker: it cannot be pickled ({type(cause).__name__}: "
+        f"{cause})") from cause
+
+
+def _culprit(task, exc):
+    """(label, value, its error) of the first part of task that does not
+    encode alone; the whole task when each part does."""
+    kind, fn, a, b = task
+    parts = [("the function", fn)]
+    if kind == "call":
+        parts += [(f"argument {i + 1}", v) for i, v in enumerate(a)]
+        parts += [(f"keyword {k!r}", v) for k, v in (b or {}).items()]
+    else:
+        parts += [(f"map item {i}", v) for i, v in enumerate(a)]
+    for label, value in parts:
+        try:
+            _wire.encode(value)
+        except Exception as e:  # noqa: BLE001
+            return label, value, e
+    return "the task", task, exc
 
 
 def _register(pw):

@@ -9,7 +9,8 @@ sent with SCM_RIGHTS. In it:
   src/base/block.h) travels as the memfd: the receiver maps the same
   pages, so reads see the sender's data and writes are the sender's.
   Several arrays over one block send the fd once; the receiver maps it
-  once per message.
+  once per message, or, in a process worker, once until the pool tells it
+  to drop the mapping (multigil._mapcache).
 - a SharedArray over a small heap block travels as a copy of the bytes
   its view spans; the process worker sends back the spans that the task
   changed, and the pool writes them into the caller's block when the task
@@ -97,6 +98,7 @@ class Outbox:
         self.fds = []
         self.fd_index = {}      # fd -> index in fds
         self.sent = {}          # block key -> the SharedArray sent
+        self.fd_keys = {}       # key -> frozen, of the blocks sent as fds
         self.known = known or {}  # receiver's block key -> (origin key, delta)
 
 
@@ -131,6 +133,7 @@ class Pickler(pickle.Pickler):
                                      " large SharedArray blocks")
                 i = box.fd_index[fd] = len(box.fds)
                 box.fds.append(fd)
+            box.fd_keys[key] = bool(frozen)
             return ("fd", i, nbytes, off, length, stride, code, frozen, key)
         lo, hi = _span(off, length, stride, _itemsize(obj))
         data = _core._shared_read(obj, lo, hi)
@@ -153,8 +156,9 @@ class Inbox:
     """What decoding one message made: the arrays it mapped, so that the
     reply can name them (known) and copy small ones back (copies)."""
 
-    def __init__(self, fds, sent=None):
+    def __init__(self, fds, sent=None, cache=None):
         self.fds = fds
+        self.cache = cache      # a process worker's multigil._mapcache.Cache
         self.sent = sent or {}  # for a reply: our block key -> our array
         self.mapped = {}        # (sender's) key -> our first array over it
         self.known = {}         # our block key -> (sender's key, delta)
@@ -184,6 +188,11 @@ class Unpickler(pickle.Unpickler):
         if kind == "fd" and len(pid) == 9:
             _, i, nbytes, off, length, stride, code, frozen, key = pid
             first = box.mapped.get(key)
+            if first is None and box.cache is not None:
+                first = box.cache.get(key, bool(frozen))
+                if first is not None:
+                    box.mapped[key] = first
+                    box.known[_core._shared_export(first)[7]] = (key, 0)
             if first is not None:
                 return _core._shared_import(first, 0, off, length, stride,
                                             code, frozen)
@@ -194,6 +203,8 @@ class Unpickler(pickle.Unpickler):
                                      code, frozen)
             box.mapped[key] = a
             box.known[_core._shared_export(a)[7]] = (key, 0)
+            if box.cache is not None:
+                box.cache.put(key, bool(frozen), a)
             return a
         if kind == "copy" and len(pid) == 9:
             _, data, lo, off, length, stride, code, frozen, key = pid
@@ -233,10 +244,10 @@ def encode(obj, known=None):
     return f.getvalue(), box
 
 
-def decode(payload, fds, sent=None):
+def decode(payload, fds, sent=None, cache=None):
     """(obj, Inbox) from a payload and its fds (closed here: the arrays
-    hold their own dups)."""
-    box = Inbox(fds, sent)
+    hold their own dups); cache: a process worker's mappings to reuse."""
+    box = Inbox(fds, sent, cache)
     try:
         obj = Unpickler(io.BytesIO(payload), box).load()
     finally:

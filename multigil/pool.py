@@ -850,12 +850,45 @@ class Pool(Executor):
                 "(a done-callback runs on the worker that completed the "
                 "future, and broadcast needs that worker too): call it "
                 "from another thread")
+        if self._to_process(fn):
+            return self._broadcast_process(fn, args, kwargs)
         futures = []
         for i in range(self.workers):
             f = _Future()
             f._mg_pool = self
             f._mg_task = self._c.submit_to(i, f, fn, args, kwargs or None)
             futures.append(f)
+        errors = [f.exception() for f in futures]  # waits for all
+        if not any(errors):
+            return [f.result() for f in futures]
+        if self._broadcast_refused(fn, errors):
+            return self._broadcast_process(fn, args, kwargs)
+        return [f.result() for f in futures]  # raises the first error
+
+    def _broadcast_refused(self, fn, errors):
+        """True when every worker interpreter refused fn's module while
+        decoding it (so fn ran nowhere): it then runs on the process
+        workers. A refusal learns the route in any case."""
+        if self._fallback is None:
+            return False
+        from . import _fallback
+        whys = [e is not None and _fallback.refusal(e) for e in errors]
+        if not any(whys):
+            return False
+        self._learn(fn, next(w for w in whys if w))
+        return all(whys) and all(_fallback.refused_before_running(e)
+                                 for e in errors)
+
+    def _broadcast_process(self, fn, args, kwargs):
+        """broadcast() of a function that runs in processes: once on each
+        of the pool's process workers (all started now)."""
+        procs = self._process_workers()
+        futures = []
+        for _ in range(procs.size):
+            f = _Future()
+            f._mg_pool = self
+            futures.append(f)
+        procs.broadcast(futures, ("call", fn, args, kwargs), _fn_name(fn))
         return [f.result() for f in futures]
 
     def shutdown(self, wait=True, *, cancel_futures=False):

@@ -61,3 +61,19 @@ def touch(path):
     time.sleep(0.2)
     with open(path, "w"):
         pass
+
+
+def memfd_inodes(pid=None):
+    """The inodes of the memfds mapped in process pid (default: this)."""
+    out = set()
+    with open(f"/proc/{pid or 'self'}/maps") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 6 and parts[5].startswith("/memfd:"):
+                out.add(int(parts[4]))
+    return out
+
+
+def mapped(a=None):
+    """memfd_inodes() of this process worker, while a task holds a."""
+    return memfd_inodes()

@@ -140,6 +140,61 @@ def test_array_made_in_the_process_comes_back(fpool, n):
     assert a[0] == 6
 
 
+def inode(a):
+    return os.fstat(_core._shared_export(a)[0]).st_ino
+
+
+def test_process_worker_keeps_a_mapping_until_the_block_is_freed():
+    """The mapping cache: a block stays mapped in the process worker
+    between tasks, and is dropped before the next message once the caller
+    freed it, or, with no next message, when the worker is idle."""
+    p = multigil.Pool(1, process_workers=1)
+    try:
+        a = multigil.SharedArray(BIG, "f8")
+        b = multigil.SharedArray(BIG, "f8")
+        ia, ib = inode(a), inode(b)
+        assert ia in p.submit_process(hf.mapped, a).result()
+        assert ia in p.submit_process(hf.mapped).result()  # still mapped
+        assert p.submit_process(hf.fill, a[:3], 2).result() == 3
+        assert a[2] == 2.0  # the cached mapping is the caller's memory
+        del a
+        now = p.submit_process(hf.mapped, b).result()
+        assert ia not in now and ib in now
+        pid = p._procs.pids[0]
+        del b
+        deadline = time.monotonic() + 60
+        while ib in hf.memfd_inodes(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ib not in hf.memfd_inodes(pid)  # dropped while idle
+    finally:
+        p.shutdown()
+
+
+def test_mapping_cache_is_bounded(monkeypatch):
+    from multigil import _mapcache
+    monkeypatch.setattr(_mapcache, "MAX_ENTRIES", 2)
+    p = multigil.Pool(1, process_workers=1)
+    try:
+        arrays = [multigil.SharedArray(BIG, "i8") for _ in range(5)]
+        for a in arrays:
+            p.submit_process(hf.mapped, a).result()
+        mine = {inode(a) for a in arrays}
+        # the 2 kept, and the one the last message brought
+        assert len(p.submit_process(hf.mapped).result() & mine) <= 3
+        assert inode(arrays[-1]) in p.submit_process(hf.mapped).result()
+    finally:
+        p.shutdown()
+
+
+def test_cached_writable_mapping_is_not_used_after_freeze(fpool):
+    a = multigil.SharedArray(BIG, "i8")
+    assert fpool.submit_process(hf.fill, a[:4], 1).result() == 4
+    a.freeze()
+    with pytest.raises(TypeError, match="read-only"):
+        fpool.submit_process(hf.fill, a[:4], 2).result()
+    assert a[0] == 1
+
+
 def test_cancel_and_shutdown_cancel_futures_of_process_tasks(tmp_path):
     p = multigil.Pool(1, process_workers=1)
     flag = tmp_path / "go"
@@ -196,6 +251,31 @@ def test_map_chunk_failure_in_a_process(fpool):
             list(fpool.map(fn, ["x"]))
     finally:
         del hf.fail._mg_process
+
+
+def test_unpicklable_argument_raises_at_submit(fpool):
+    """As on the interpreter route: NotShareableError from submit, naming
+    the value, before anything is queued or a process started."""
+    import threading
+    with pytest.raises(multigil.NotShareableError,
+                       match=r"argument 1 .*_thread\.lock.*process"):
+        fpool.submit_process(hf.where, threading.Lock())
+    with pytest.raises(multigil.NotShareableError, match="keyword 'x'"):
+        fpool.submit_process(hf.where, x=threading.Lock())
+    assert fpool._procs is None or not fpool._procs.pids
+    assert fpool.submit_process(hf.where, 1).result()[1] == 1
+
+
+def test_unpicklable_item_raises_at_map_on_the_process_route(fpool):
+    import threading
+    fn = multigil.process_task(hf.where)
+    try:
+        with pytest.raises(multigil.NotShareableError, match="_thread.lock"):
+            fpool.map(fn, [1, threading.Lock()])
+        with pytest.raises(multigil.NotShareableError, match="_thread.lock"):
+            fpool.submit(fn, threading.Lock())
+    finally:
+        del hf.where._mg_process
 
 
 def test_lambda_crosses_as_code(fpool):
@@ -318,6 +398,61 @@ def test_refusal_after_an_effect_is_not_rerun(fpool, tmp_path):
     assert log.read_text() == "ran\nran\n"
 
 
+def test_broadcast_of_a_process_function_runs_once_per_process_worker():
+    p = multigil.Pool(1, process_workers=2)
+    fn = multigil.process_task(hf.where)
+    try:
+        out = p.broadcast(fn, 5)
+        assert len(out) == 2 and all(x == 5 for _, x in out)
+        pids = {pid for pid, _ in out}
+        assert len(pids) == 2 and os.getpid() not in pids
+        assert pids == set(p._procs.pids)  # every process worker started
+        assert {pid for pid, _ in p.broadcast(fn)} == pids  # the same ones
+    finally:
+        del hf.where._mg_process
+        p.shutdown()
+
+
+def test_broadcast_to_processes_after_shutdown_raises():
+    p = multigil.Pool(1)
+    p.shutdown()
+    fn = multigil.process_task(hf.where)
+    try:
+        with pytest.raises(RuntimeError, match="after shutdown"):
+            p.broadcast(fn)
+    finally:
+        del hf.where._mg_process
+
+
+@needs_singlephase
+def test_broadcast_refused_by_every_interpreter_goes_to_processes():
+    """Refused while decoding in every interpreter (nothing ran): the
+    pool learns the route and runs it once on every process worker."""
+    import helpers_fallback_refused as hr
+    p = multigil.Pool(2, process_workers=2)
+    try:
+        out = p.broadcast(hr.pid_plus, 1)
+        assert [y for _, y in out] == [2, 2]
+        assert len({pid for pid, _ in out} - {os.getpid()}) == 2
+        assert "helpers_fallback_refused.pid_plus" in \
+            p.fallback_stats()["process_functions"]
+    finally:
+        p.shutdown()
+
+
+@needs_singlephase
+def test_broadcast_refused_while_running_is_not_rerun(tmp_path):
+    log = tmp_path / "effects"
+    p = multigil.Pool(1, process_workers=1)
+    try:
+        with pytest.raises(ImportError, match="subinterpreters"):
+            p.broadcast(hf.imports_late, str(log))
+        assert log.read_text() == "ran\n"  # ran once, in the interpreter
+        assert p.broadcast(hf.imports_late, str(log))[0] != os.getpid()
+    finally:
+        p.shutdown()
+
+
 def test_fallback_argument_is_checked():
     with pytest.raises(ValueError, match="fallback"):
         multigil.Pool(1, fallback="thread")
@@ -366,6 +501,61 @@ def test_example_a_pandas_chunk_mean(fpool):
     chunks = [df.iloc[i:i + 250] for i in range(0, 1000, 250)]
     want = [c["value"].mean() for c in chunks]
     assert list(fpool.map(hn.chunk_mean, chunks)) == want
+
+
+@needs_pandas
+def test_example_a_without_a_copy_through_a_table(fpool):
+    import helpers_fallback_np as hn
+    t = multigil.Table.from_pydict({"value": [float(i) for i in range(BIG)],
+                                    "k": list(range(BIG))})
+    chunks = t.split(4)
+    want = [sum(c["value"].to_pylist()) / len(c) for c in chunks]
+    assert list(fpool.map(hn.chunk_mean_shared, chunks)) == want
+    assert fpool.fallback_stats()["process_functions"]
+
+
+@needs_pandas
+def test_pandas_frame_in_a_process_is_the_callers_memory(fpool):
+    import helpers_fallback_np as hn
+    a = multigil.SharedArray(BIG, "f8")
+    seen, shared, pid = fpool.submit(hn.frame_sees, {"v": a}, "v",
+                                     42.0).result()
+    assert pid != os.getpid() and shared and seen == 42.0
+    assert a[0] == 42.0  # the worker's write is the caller's
+    t = multigil.Table.from_pydict({"value": [0.0] * BIG})
+    chunk = t.split(2)[1]  # a view at an offset into the block
+    seen, shared, _ = fpool.submit(hn.frame_sees, chunk, "value",
+                                   7.0).result()
+    assert shared and seen == 7.0
+    assert t["value"][BIG // 2] == 7.0 and t["value"][0] == 0.0
+
+
+@needs_pandas
+def test_pandas_frame_views_and_copies_by_column_type():
+    import numpy as np
+    t = multigil.Table.from_pydict({
+        "f": [1.5, None], "i": [1, 2], "b": [True, False],
+        "n": [1, None], "s": ["x", None]})
+    df = multigil.pandas_frame(t)
+    for name in ("f", "i", "b"):
+        assert np.shares_memory(df[name].to_numpy(),
+                                np.asarray(t[name].values)), name
+    assert np.isnan(df["f"][1]) and df["i"].tolist() == [1, 2]
+    assert df["n"].isna().tolist() == [False, True]
+    assert df["s"].tolist()[0] == "x" and df["s"].isna().tolist()[1]
+    with pytest.raises(TypeError, match="not a SharedArray"):
+        multigil.pandas_frame({"x": [1, 2]})
+    with pytest.raises(TypeError, match="Table or a mapping"):
+        multigil.pandas_frame(3)
+
+
+def test_block_refs_counts_the_views_of_a_block():
+    a = multigil.SharedArray(BIG, "f8")
+    n = _core._shared_block_refs(a)
+    v = a[1:3]
+    assert _core._shared_block_refs(a) == n + 1
+    del v
+    assert _core._shared_block_refs(a) == n
 
 
 def test_imported_block_fd_is_close_on_exec():

@@ -1,12 +1,15 @@
 /* sharedproc.c - the hooks multigil/_fallback.py uses to move SharedArrays
  * to and from process workers without a copy.
  *
- * Owns four module functions: _shared_export (what a process needs to
+ * Owns five module functions: _shared_export (what a process needs to
  * rebuild a view: the block's memfd, sizes, the view's offset, length,
  * stride, dtype and frozen flag), _shared_import (a view over a memfd
  * another process sent (a close-on-exec dup of it), over bytes, or over the block of an array of this
  * process), and _shared_read/_shared_write (bytes of a heap block, for
- * the small blocks that cross by copy). The fd stays owned by the block:
+ * the small blocks that cross by copy), and _shared_block_refs (how many
+ * references a block has: multigil/_mapcache.py drops a cached mapping
+ * once its private view is the block's last holder). The fd stays owned
+ * by the block:
  * export hands out the number, the caller sends it (SCM_RIGHTS) while the
  * array keeps the block alive; import dups the fd it is given
  * (close-on-exec, like the memfd itself).
@@ -239,6 +242,17 @@ sharedproc_write(PyObject *mod, PyObject *args)
     Py_RETURN_NONE;
 }
 
+static PyObject *
+sharedproc_block_refs(PyObject *mod, PyObject *obj)
+{
+    mg_state *st = mg_state_from_module(mod);
+    MgSharedArrayObject *a = mg_shared_arg(st, obj, "_shared_block_refs()");
+    if (a == NULL) {
+        return NULL;
+    }
+    return PyLong_FromSize_t(mg_handle_refcnt(&a->block->h));
+}
+
 static PyMethodDef sharedproc_functions[] = {
     {"_shared_export", sharedproc_export, METH_O,
      PyDoc_STR("_shared_export(a) -> (fd, block_nbytes, offset, length, "
@@ -253,6 +267,9 @@ static PyMethodDef sharedproc_functions[] = {
     {"_shared_write", sharedproc_write, METH_VARARGS,
      PyDoc_STR("_shared_write(a, lo, data): copy data into a's block at "
                "lo.")},
+    {"_shared_block_refs", sharedproc_block_refs, METH_O,
+     PyDoc_STR("_shared_block_refs(a) -> references to a's block (views in "
+               "every interpreter, handles, exports) in this process.")},
     {NULL, NULL, 0, NULL},
 };
 
