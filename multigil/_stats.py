@@ -3,6 +3,7 @@ dataclasses. The counters live in C (engine.c: written by each worker's
 own thread, read here relaxed); this module only shapes them, and adds
 the counts that the process workers (multigil._fallback) keep."""
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["PoolStats", "WorkerStats", "ProcessStats"]
 
@@ -59,7 +60,7 @@ class PoolStats:
         return sum(w.busy for w in self.workers)
 
 
-def collect(engine, procs):
+def collect(engine: Any, procs: Any) -> PoolStats:
     """PoolStats from a _core.Pool and its ProcessWorkers (or None)."""
     queued, workers = engine.stats()
     return PoolStats(

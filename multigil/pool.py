@@ -19,12 +19,14 @@ import weakref
 from concurrent.futures import CancelledError, Executor, Future
 from concurrent.futures import _base
 
-from . import _core, _progress
+from . import _core, _progress, _stats
+from ._stats import PoolStats, ProcessStats, WorkerStats
 
 _core._pool_types()
 from ._core import BrokenPool, NotShareableError  # noqa: E402
 
-__all__ = ["Pool", "BrokenPool", "NotShareableError", "process_task"]
+__all__ = ["Pool", "BrokenPool", "NotShareableError", "process_task",
+           "PoolStats", "WorkerStats", "ProcessStats"]
 
 _DEFAULT_SPIN_US = 50.0
 _MAX_SPIN_US = 100000.0
@@ -817,7 +819,6 @@ class Pool(Executor):
         """A snapshot of the pool's counters: a PoolStats (per worker:
         tasks done, failed, busy seconds, running now; tasks queued; the
         process workers' counts). Works after shutdown too."""
-        from . import _stats
         return _stats.collect(self._c, self._procs)
 
     async def arun(self, fn, /, *args, **kwargs):
