@@ -19,12 +19,14 @@ import weakref
 from concurrent.futures import CancelledError, Executor, Future
 from concurrent.futures import _base
 
-from . import _core
+from . import _core, _progress, _stats
+from ._stats import PoolStats, ProcessStats, WorkerStats
 
 _core._pool_types()
 from ._core import BrokenPool, NotShareableError  # noqa: E402
 
-__all__ = ["Pool", "BrokenPool", "NotShareableError", "process_task"]
+__all__ = ["Pool", "BrokenPool", "NotShareableError", "process_task",
+           "PoolStats", "WorkerStats", "ProcessStats"]
 
 _DEFAULT_SPIN_US = 50.0
 _MAX_SPIN_US = 100000.0
@@ -137,6 +139,19 @@ class _Future(Future):
         super().set_result(result)
 
 
+class _CountingFuture(_Future):
+    """A map chunk's future when progress is shown: notes how many items
+    finished (its values) before its waiters wake and take them."""
+
+    _mg_items = 0
+
+    def set_result(self, result):
+        if type(result) is tuple and len(result) == 2 \
+                and type(result[0]) is list:
+            self._mg_items = len(result[0])
+        super().set_result(result)
+
+
 def process_task(fn):
     """Decorator: the pool runs fn in its process workers, never in a
     worker interpreter (for functions that need NumPy, pandas or another
@@ -236,7 +251,20 @@ def _snapshot(iterables):
     return len(seq), take
 
 
-def _check_map_args(chunksize, buffersize, timeout):
+def _map_input(iterables, buffersize, n=None):
+    """(n, take, source) of map's input: without buffersize a snapshot
+    (n, take), read now; with it, the length if known and an iterator of
+    the items, read later."""
+    if buffersize is None:
+        n, take = _snapshot(iterables)
+        return n, take, None
+    n = _known_length(iterables) if n is None else n
+    source = iter(iterables[0]) if len(iterables) == 1 else zip(*iterables)
+    return n, None, source
+
+
+def _check_map_args(chunksize, buffersize, timeout, progress=None):
+    _progress.check(progress)
     if chunksize is not None:
         if not isinstance(chunksize, int) or isinstance(chunksize, bool):
             raise TypeError("chunksize must be an integer or None")
@@ -280,8 +308,10 @@ class _MapFeed:
     that another thread is encoding.
     """
 
-    def __init__(self, pool, fn, star, chunksize, ordered, take, n, source):
+    def __init__(self, pool, fn, star, chunksize, ordered, take, n, source,
+                 progress=None, done_q=None):
         self.pool, self.fn, self.star = pool, fn, star
+        self.progress = progress  # _progress.Progress or None
         self.chunksize = chunksize
         self.workers = pool.workers
         self.chunk_bytes = 0      # biggest encoded chunk so far
@@ -300,13 +330,22 @@ class _MapFeed:
         self.slots = {}           # index -> future or _Failed, until consumed
         self.stopped = False      # claim no more chunks
         self.cancelled = False    # cancel the futures still to come
-        self.done_q = None if ordered else queue.SimpleQueue()
+        # Unordered: (index, future) as chunks finish; anything with put().
+        self.done_q = None if ordered else (
+            done_q if done_q is not None else queue.SimpleQueue())
 
     # ---- producing (any thread) ----
 
     def start(self, ahead):
         """Submits the first chunks (ahead of them); raises, as
         Executor.map does at once, if one of them cannot be read or sent."""
+        try:
+            self._start(ahead)
+        except BaseException:
+            self.finish()
+            raise
+
+    def _start(self, ahead):
         if self.eager:
             self.pool.__dict__.setdefault("_mg_feeds", {})[id(self)] = self
             self.ahead = ahead
@@ -325,7 +364,6 @@ class _MapFeed:
             failed = [self.slots[i] for i in mine
                       if isinstance(self.slots.get(i), _Failed)]
         if failed:
-            self._cancel()
             raise failed[0].exc
 
     def _claim(self, most):
@@ -374,7 +412,8 @@ class _MapFeed:
                                                   self.chunksize)) or None
                 f = None if items is None else self.pool._submit_chunk(
                     self.fn, items, self.star,
-                    functools.partial(self._done, i))
+                    functools.partial(self._done, i),
+                    self.progress is not None)
             except BaseException as e:
                 self._publish(i, _Failed(e))
                 self._give_back(len(indices) - n)
@@ -429,6 +468,8 @@ class _MapFeed:
             with self.lock:
                 self.inflight -= 1
             self._top_up()
+        if self.progress is not None:
+            self.progress.add(f._mg_items)
 
     def flush(self, cancel):
         """For shutdown: submit every chunk left now (their tasks then run
@@ -456,6 +497,13 @@ class _MapFeed:
             f.cancel()
         if self.done_q is not None:
             self.done_q.put((None, _Failed(CancelledError())))
+
+    def finish(self):
+        """The consumer is done (exhausted, raised, closed): cancel what
+        is left, close the progress bar."""
+        self._cancel()
+        if self.progress is not None:
+            self.progress.close()
 
     def _wait(self, end_time):
         # cond held
@@ -510,7 +558,7 @@ class _MapFeed:
                 yield from _drain(*outcome)
                 i += 1
         finally:
-            self._cancel()
+            self.finish()
 
     def unordered(self, end_time):
         received = 0
@@ -527,7 +575,7 @@ class _MapFeed:
                 self.slots.pop(i, None)
                 yield from _drain(*outcome)
         finally:
-            self._cancel()
+            self.finish()
 
 
 def _drain(values, exc):
@@ -767,12 +815,18 @@ class Pool(Executor):
             "processes_started": len(procs.pids) if procs else 0,
         }
 
+    def stats(self):
+        """A snapshot of the pool's counters: a PoolStats (per worker:
+        tasks done, failed, busy seconds, running now; tasks queued; the
+        process workers' counts). Works after shutdown too."""
+        return _stats.collect(self._c, self._procs)
+
     async def arun(self, fn, /, *args, **kwargs):
         """Await fn(*args, **kwargs) run in a worker (asyncio)."""
         return await asyncio.wrap_future(self.submit(fn, *args, **kwargs))
 
-    def _submit_chunk(self, fn, items, star, done=None):
-        f = _Future()
+    def _submit_chunk(self, fn, items, star, done=None, counted=False):
+        f = _CountingFuture() if counted else _Future()
         f._mg_pool = self
         if done is not None:
             f.add_done_callback(done)  # before the task can finish
@@ -786,7 +840,7 @@ class Pool(Executor):
         return f
 
     def map(self, fn, *iterables, timeout=None, chunksize=None,
-            ordered=True, buffersize=None):
+            ordered=True, buffersize=None, progress=None):
         """Like Executor.map: fn over the zipped iterables, results in order
         (or as they finish with ordered=False). Items travel in chunks; the
         default chunk size spreads the work over about four chunks per
@@ -795,42 +849,55 @@ class Pool(Executor):
         chunks per worker encoded at a time; buffersize bounds how many
         chunks are in flight ahead of the consumer, and the input is read
         only as results are consumed, so an endless iterable uses bounded
-        memory."""
+        memory. progress: True (a bar on stderr when it is a terminal),
+        "always", a callable (done, total) or a tqdm bar (docs/pool.md)."""
         _check_function(fn)
-        _check_map_args(chunksize, buffersize, timeout)
+        _check_map_args(chunksize, buffersize, timeout, progress)
         star = len(iterables) != 1
         return self._map(fn, iterables, star, timeout, chunksize, ordered,
-                         buffersize)
+                         buffersize, progress)
 
     def starmap(self, fn, iterable, *, timeout=None, chunksize=None,
-                ordered=True, buffersize=None):
+                ordered=True, buffersize=None, progress=None):
         """map() for argument tuples: fn(*args) for each args in iterable."""
         _check_function(fn)
-        _check_map_args(chunksize, buffersize, timeout)
+        _check_map_args(chunksize, buffersize, timeout, progress)
         n = _known_length((iterable,))
         items = (a if type(a) is tuple else tuple(a) for a in iterable)
         return self._map(fn, (items,), True, timeout, chunksize, ordered,
-                         buffersize, n)
+                         buffersize, progress, n)
+
+    def amap(self, fn, *iterables, chunksize=None, ordered=True,
+             buffersize=None, timeout=None, progress=None):
+        """map() for asyncio: an async iterator of the results, with the
+        same options. The input (iterables, or async iterables) is read
+        and chunks are encoded without blocking the event loop; breaking
+        off, aclose(), or cancelling the consuming task cancels the rest."""
+        _check_function(fn)
+        _check_map_args(chunksize, buffersize, timeout, progress)
+        from ._amap import AsyncMap
+        return AsyncMap(self, fn, iterables, len(iterables) != 1, timeout,
+                        chunksize, ordered, buffersize, progress)
 
     def _map(self, fn, iterables, star, timeout, chunksize, ordered,
-             buffersize, n=None):
+             buffersize, progress, n=None):
         end_time = None if timeout is None else timeout + time.monotonic()
-        if buffersize is None:
-            n, take = _snapshot(iterables)
-            source = None
-        else:
-            n = _known_length(iterables) if n is None else n
-            take = None
-            source = iter(iterables[0]) if len(iterables) == 1 \
-                else zip(*iterables)
+        n, take, source = _map_input(iterables, buffersize, n)
+        feed = self._map_feed(fn, star, chunksize, ordered, take, n, source,
+                              progress)
+        feed.start(buffersize or _AHEAD_PER_WORKER * self.workers)
+        return feed.ordered(end_time) if ordered else feed.unordered(end_time)
+
+    def _map_feed(self, fn, star, chunksize, ordered, take, n, source,
+                  progress, done_q=None):
+        """The _MapFeed of one map()/amap() call, not started."""
         if chunksize is None:
             # Without a length, and reading lazily, one item per chunk: each
             # of the buffersize chunks read ahead is one item, as in
             # Executor.map.
             chunksize = 1 if n is None else _auto_chunksize(n, self.workers)
-        feed = _MapFeed(self, fn, star, chunksize, ordered, take, n, source)
-        feed.start(buffersize or _AHEAD_PER_WORKER * self.workers)
-        return feed.ordered(end_time) if ordered else feed.unordered(end_time)
+        return _MapFeed(self, fn, star, chunksize, ordered, take, n, source,
+                        _progress.make(progress, n), done_q)
 
     def _flush_maps(self, cancel):
         """First step of shutdown: submit now every chunk that running map()

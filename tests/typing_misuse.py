@@ -14,6 +14,10 @@ def misuse() -> None:
         bad: str = pool.submit(square, 3).result()  # error
         pool.map(square, ["a"])  # error
         pool.broadcast(square, 1, 2)  # error
+        pool.map(square, [1], progress="sometimes")  # error
+        pool.amap(square, ["a"])  # error
+        busy: str = pool.stats().workers[0].busy  # error
+        print(busy)
         mg.Pool(workers="2")  # error
     a = mg.SharedArray(10)
     a[0] = "x"  # error

@@ -3,10 +3,11 @@
 expects no error. It is never imported by the test suite."""
 import asyncio
 import concurrent.futures as cf
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import multigil as mg
 from multigil import kernels
+from multigil.pool import PoolStats
 
 
 def square(x: int) -> int:
@@ -32,7 +33,31 @@ def use_pool() -> list[int]:
         why: str | None = pool.broken
         assert sums and star and warm and workers and why is None
         result: int = asyncio.run(pool.arun(square, 4))
-        return [fut.result(), result, *squares]
+        shown = list(pool.map(square, range(5), progress=True))
+        told = list(pool.starmap(add, [(1, 2.0)], progress=on_progress))
+        stats: PoolStats = pool.stats()
+        busy: float = stats.busy + sum(w.busy for w in stats.workers)
+        assert shown and told and busy >= 0 and stats.queued >= 0
+        assert stats.process is None or stats.process.done >= 0
+        return [fut.result(), result, *squares, *asyncio.run(amapped(pool))]
+
+
+def on_progress(done: int, total: int | None) -> None:
+    print(done, total)
+
+
+async def agen() -> AsyncIterator[int]:
+    yield 1
+
+
+async def amapped(pool: mg.Pool) -> list[int]:
+    out: list[int] = [x async for x in pool.amap(square, range(3))]
+    async with pool.amap(add, agen(), [1.5], ordered=False) as it:
+        floats: list[float] = [x async for x in it]
+    it2 = pool.amap(square, agen(), buffersize=2, timeout=5.0)
+    first: int = await it2.__anext__()
+    await it2.aclose()
+    return out + [first, len(floats)]
 
 
 def use_shared() -> float:

@@ -203,3 +203,15 @@ mg_taskq_queued_bytes(mg_taskq *q)
 {
     return atomic_load(&q->queued_bytes);
 }
+
+size_t
+mg_taskq_waiting(mg_taskq *q)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&q->mu);
+    for (mg_task *t = q->head; t != NULL; t = t->next) {
+        n += atomic_load(&t->state) == MG_TASK_QUEUED;
+    }
+    pthread_mutex_unlock(&q->mu);
+    return n;
+}

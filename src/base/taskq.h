@@ -64,6 +64,10 @@ mg_task *mg_taskq_try_pop(mg_taskq *q, int worker);
 void mg_taskq_close(mg_taskq *q);
 /* Bytes of encoded payload waiting in the queue (not yet taken). */
 size_t mg_taskq_queued_bytes(mg_taskq *q);
+/* Tasks in the queue that may still run (cancelled ones that no worker
+ * has dropped yet are not counted): walks the list under q->mu, for
+ * statistics, not for a hot path. */
+size_t mg_taskq_waiting(mg_taskq *q);
 /* Detaches every queued task and returns them as a list linked by next. */
 mg_task *mg_taskq_drain(mg_taskq *q);
 

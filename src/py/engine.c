@@ -11,7 +11,9 @@
  *   future.result() <-------------    the Future, drop owner GIL
  *
  * Owns: mg_pool (refcounted: see engine.h), worker threads, the run loop,
- * owner completion, start-up, join, interrupt and orphaning. A join waits
+ * owner completion, start-up, join, interrupt and orphaning, and each
+ * worker's stats counters (written by its thread alone, relaxed atomics,
+ * counted before the task's future completes). A join waits
  * until every worker is done with Python, then pthread_joins each thread
  * exactly once (a joiner claims a thread under p->mu), so any number of
  * threads may join at once; an orphaned pool's last worker detaches the
@@ -244,8 +246,9 @@ call_item(PyObject *fn, PyObject *item, int star)
     return PyObject_Call(fn, item, NULL);
 }
 
+/* *raised: an item raised (the chunk stopped there). */
 static task_status
-run_chunk(mg_state *wst, PyObject *payload, mg_buf *result)
+run_chunk(mg_state *wst, PyObject *payload, mg_buf *result, int *raised)
 {
     PyObject *values = NULL, *info = Py_NewRef(Py_None), *pair = NULL;
     if (!PyTuple_Check(payload) || PyTuple_GET_SIZE(payload) != 3
@@ -282,6 +285,7 @@ run_chunk(mg_state *wst, PyObject *payload, mg_buf *result)
             goto error;
         }
     }
+    *raised = info != Py_None;
     pair = PyTuple_Pack(2, values, info);
     if (pair == NULL || mg_codec_encode(wst, pair, result) < 0) {
         goto error;
@@ -300,18 +304,24 @@ error:
 }
 
 /* Runs t in the worker interpreter and encodes its outcome into result.
- * The payload is freed as soon as it is decoded. */
+ * The payload is freed as soon as it is decoded. *raised: the task failed
+ * (TASK_ERROR, or an item of a chunk raised). */
 static task_status
-run_task(mg_state *wst, mg_task *t, mg_buf *result)
+run_task(mg_state *wst, mg_task *t, mg_buf *result, int *raised)
 {
     PyObject *payload = mg_codec_decode(wst, &t->payload);
     mg_buf_release(&t->payload);
+    *raised = 1;
     if (payload == NULL) {
         mg_encode_current_exception(wst, result);
         return TASK_ERROR;
     }
-    task_status s = t->kind == MG_TASK_CHUNK ? run_chunk(wst, payload, result)
-                                             : run_call(wst, payload, result);
+    task_status s = t->kind == MG_TASK_CHUNK
+                        ? run_chunk(wst, payload, result, raised)
+                        : run_call(wst, payload, result);
+    if (t->kind != MG_TASK_CHUNK || s == TASK_ERROR) {
+        *raised = s == TASK_ERROR;
+    }
     Py_DECREF(payload);
     return s;
 }
@@ -498,6 +508,39 @@ worker_end_interp(mg_worker *w, PyThreadState *ts)
     mg_interp_end(ts);
 }
 
+/* Counts a finished task in w's stats. Worker thread only: the only
+ * writer, so a relaxed load and store suffice (no atomic add). */
+static void
+stats_count(mg_worker *w, int failed, int64_t busy_ns)
+{
+    mg_worker_stats *c = &w->stats;
+    atomic_store_explicit(
+        &c->done, atomic_load_explicit(&c->done, memory_order_relaxed) + 1,
+        memory_order_relaxed);
+    if (failed) {
+        atomic_store_explicit(
+            &c->failed,
+            atomic_load_explicit(&c->failed, memory_order_relaxed) + 1,
+            memory_order_relaxed);
+    }
+    atomic_store_explicit(
+        &c->busy_ns,
+        atomic_load_explicit(&c->busy_ns, memory_order_relaxed)
+            + (uint64_t)(busy_ns > 0 ? busy_ns : 0),
+        memory_order_relaxed);
+}
+
+void
+mg_pool_worker_stats(mg_pool *p, int i, uint64_t *done, uint64_t *failed,
+                     uint64_t *busy_ns, int *running)
+{
+    mg_worker *w = &p->workers[i];
+    *done = atomic_load_explicit(&w->stats.done, memory_order_relaxed);
+    *failed = atomic_load_explicit(&w->stats.failed, memory_order_relaxed);
+    *busy_ns = atomic_load_explicit(&w->stats.busy_ns, memory_order_relaxed);
+    *running = atomic_load_explicit(&w->busy, memory_order_relaxed);
+}
+
 static void
 worker_fail_task(mg_worker *w, mg_task *t)
 {
@@ -507,6 +550,7 @@ worker_fail_task(mg_worker *w, mg_task *t)
                                           : "the pool is broken",
                             MG_BROKEN_MSG_MAX);
     pthread_mutex_unlock(&p->mu);
+    stats_count(w, 1, 0); /* before the future completes, as worker_run */
     PyEval_RestoreThread(w->owner_ts);
     owner_fail(p->owner_st, t, msg ? msg : "the pool is broken");
     (void)PyEval_SaveThread();
@@ -523,7 +567,10 @@ worker_run(mg_worker *w, PyThreadState *ts, mg_state *wst, mg_task *t)
     atomic_fetch_add(&w->task_seq, 1);
     atomic_store(&w->busy, 1);
     PyEval_RestoreThread(ts);
-    task_status s = run_task(wst, t, &result);
+    int raised;
+    int64_t start = mg_monotonic_ns();
+    task_status s = run_task(wst, t, &result, &raised);
+    stats_count(w, raised, mg_monotonic_ns() - start);
     /* With our GIL still held: an interrupter (which checks busy with our
      * GIL held) cannot aim at the next task, and an interrupt that arrived
      * too late to fire in this one is dropped, not left to fire in the

@@ -17,6 +17,16 @@ typedef enum mg_worker_status {
     MG_WORKER_DETACHED = 5, /* orphaned pool: nobody will join it */
 } mg_worker_status;
 
+/* Counters for Pool.stats(), kept for the pool's whole life (recycled
+ * interpreters included). Only the worker thread writes them (a relaxed
+ * load and store, no read-modify-write); anyone reads them, relaxed: a
+ * snapshot of several counters is not taken at one instant. */
+typedef struct mg_worker_stats {
+    _Atomic uint64_t done;     /* tasks finished, failed ones included */
+    _Atomic uint64_t failed;   /* ... that raised (a chunk: any item) */
+    _Atomic uint64_t busy_ns;  /* monotonic time spent running them */
+} mg_worker_stats;
+
 typedef struct mg_worker {
     mg_pool *pool;             /* the thread holds a reference */
     int index;
@@ -36,7 +46,9 @@ typedef struct mg_worker {
                                   thread state of interp (see interrupt) */
     PyThreadState *owner_ts;   /* worker thread only: a thread state of the
                                   owner interpreter bound to this thread */
-    long tasks_done;           /* worker thread only */
+    long tasks_done;           /* worker thread only: since the last
+                                  recycle (max_tasks) */
+    mg_worker_stats stats;     /* written by the worker thread only */
 } mg_worker;
 
 struct mg_pool {
@@ -115,6 +127,9 @@ int mg_pool_busy(mg_pool *p);
 /* How many worker threads are alive and not running a task (some may
  * still be starting: they take a task next). */
 int mg_pool_idle(mg_pool *p);
+/* Worker i's counters (relaxed reads) and whether it runs a task now. */
+void mg_pool_worker_stats(mg_pool *p, int i, uint64_t *done,
+                          uint64_t *failed, uint64_t *busy_ns, int *running);
 /* Why the pool is broken, as a new str (None when it is not). */
 PyObject *mg_pool_broken_str(mg_pool *p);
 

@@ -2,7 +2,8 @@
  *
  * Owns: argument checking, encoding of task payloads in the submitting
  * interpreter, task handles (capsules) for cancellation, close/join, the
- * spin before a caller sleeps on a result, and _core._live_pools() (the
+ * spin before a caller sleeps on a result, the stats() snapshot of the
+ * engine's counters, and _core._live_pools() (the
  * exit path's view of the registry). The friendly executor API lives in
  * multigil/pool.py; this type is its private engine.
  * An owner object (made by Pool()) holds the pool's owner reference and
@@ -483,6 +484,44 @@ Pool_get_busy(MgPoolObject *self, void *closure)
     return PyLong_FromLong(mg_pool_busy(self->pool));
 }
 
+PyDoc_STRVAR(Pool_stats_doc,
+"stats($self, /)\n--\n\n"
+"(queued, workers): tasks in the queue that may still run, and for each\n"
+"worker a tuple (done, failed, busy_ns, running): tasks finished (failed\n"
+"ones included), those that raised, nanoseconds spent running them, and\n"
+"whether it runs one now. Counters are read one by one (relaxed), not at\n"
+"one instant.");
+
+static PyObject *
+Pool_stats(MgPoolObject *self, PyObject *unused)
+{
+    (void)unused;
+    mg_pool *p = self->pool;
+    size_t queued;
+    Py_BEGIN_ALLOW_THREADS
+    queued = mg_taskq_waiting(&p->q); /* takes the queue's lock */
+    Py_END_ALLOW_THREADS
+    PyObject *workers = PyTuple_New(p->nworkers);
+    if (workers == NULL) {
+        return NULL;
+    }
+    for (int i = 0; i < p->nworkers; i++) {
+        uint64_t done, failed, busy_ns;
+        int running;
+        mg_pool_worker_stats(p, i, &done, &failed, &busy_ns, &running);
+        PyObject *w = Py_BuildValue("(KKKO)", (unsigned long long)done,
+                                    (unsigned long long)failed,
+                                    (unsigned long long)busy_ns,
+                                    running ? Py_True : Py_False);
+        if (w == NULL) {
+            Py_DECREF(workers);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(workers, i, w);
+    }
+    return Py_BuildValue("(nN)", (Py_ssize_t)queued, workers);
+}
+
 PyDoc_STRVAR(Pool_on_worker_thread_doc,
 "on_worker_thread($self, /)\n--\n\n"
 "True when called on one of this pool's worker threads (in a\n"
@@ -712,6 +751,7 @@ static PyMethodDef Pool_methods[] = {
     {"spin", (PyCFunction)Pool_spin, METH_NOARGS, Pool_spin_doc},
     {"on_worker_thread", (PyCFunction)Pool_on_worker_thread, METH_NOARGS,
      Pool_on_worker_thread_doc},
+    {"stats", (PyCFunction)Pool_stats, METH_NOARGS, Pool_stats_doc},
     {NULL, NULL, 0, NULL},
 };
 

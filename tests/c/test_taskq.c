@@ -63,6 +63,37 @@ CTEST(taskq_is_fifo_and_close_refuses_pushes)
     mg_taskq_fini(&q);
 }
 
+CTEST(taskq_waiting_skips_cancelled_tasks)
+{
+    mg_taskq q;
+    CHECK(mg_taskq_init(&q) == MG_OK);
+    CHECK(mg_taskq_waiting(&q) == 0);
+    mg_task *ts[4];
+    for (long i = 0; i < 4; i++) {
+        ts[i] = task_with_id(i, -1);
+        CHECK(ts[i] != NULL);
+        mg_task_incref(ts[i]);
+        CHECK(mg_taskq_push(&q, ts[i]) == MG_OK);
+    }
+    CHECK(mg_taskq_waiting(&q) == 4);
+    atomic_store(&ts[1]->state, MG_TASK_CANCELLED);
+    CHECK(mg_taskq_waiting(&q) == 3);
+    CHECK(atomic_load(&q.nqueued) == 4); /* still in the list */
+    mg_task *t = mg_taskq_pop(&q, 0, 0);
+    CHECK(t == ts[0]);
+    mg_task_decref(t);
+    CHECK(mg_taskq_waiting(&q) == 2);
+    mg_taskq_close(&q);
+    while ((t = mg_taskq_try_pop(&q, 0)) != NULL) {
+        mg_task_decref(t);
+    }
+    CHECK(mg_taskq_waiting(&q) == 0);
+    for (int i = 0; i < 4; i++) {
+        mg_task_decref(ts[i]);
+    }
+    mg_taskq_fini(&q);
+}
+
 CTEST(taskq_drain_detaches_everything)
 {
     mg_taskq q;
