@@ -150,3 +150,12 @@ def barrier_outcome(b):
     except BaseException as e:  # noqa: BLE001 - reported to the test
         return type(e).__name__
     return "ok"
+
+
+def consume_with_task_done(q):
+    """Gets until q is closed, calling task_done() after each item."""
+    got = []
+    for item in q:
+        got.append(item)
+        q.task_done()
+    return got

@@ -1,8 +1,8 @@
 /* queue.c - the item FIFO that interpreters share (queue.h).
  *
  * Owns: mg_queue objects (their handle kind and destroy), the item list,
- * its two wait words and spin sites, and close.
- * Locking: q->mu guards the list, the count and the closed flag; it is
+ * its wait words and spin sites, close, and the unfinished-task count.
+ * Locking: q->mu guards the list, the counts and the closed flag; it is
  * the only lock, never held while allocating, waiting or waking, and no
  * function returns with it held. No lost wake-up: a waiter reads its wait
  * word's sequence before it looks at the list under q->mu, and every
@@ -42,6 +42,11 @@ mg_queue_new(size_t maxsize)
         mg_wait_fini(&q->not_empty);
         goto fail_mu;
     }
+    if (mg_wait_init(&q->all_done) != MG_OK) {
+        mg_wait_fini(&q->not_full);
+        mg_wait_fini(&q->not_empty);
+        goto fail_mu;
+    }
     q->maxsize = maxsize;
     mg_spinner_init(&q->get_spin, QUEUE_GET_SPIN_NS, 2);
     mg_spinner_init(&q->put_spin, QUEUE_PUT_SPIN_NS, 2);
@@ -58,6 +63,7 @@ queue_destroy(mg_handle *h)
 {
     mg_queue *q = (mg_queue *)h;
     mg_qitem_free_chain(q->head);
+    mg_wait_fini(&q->all_done);
     mg_wait_fini(&q->not_full);
     mg_wait_fini(&q->not_empty);
     pthread_mutex_destroy(&q->mu);
@@ -114,6 +120,7 @@ queue_append_locked(mg_queue *q, mg_qitem **chain, size_t n, size_t room)
     }
     q->tail = last;
     q->count += k;
+    q->unfinished += k;
     return k;
 }
 
@@ -268,6 +275,30 @@ mg_queue_wait_ready(mg_queue *q, int for_put, int64_t deadline_ns,
     }
 }
 
+mg_qitem *
+mg_queue_shutdown(mg_queue *q, int immediate)
+{
+    pthread_mutex_lock(&q->mu);
+    q->closed = 1;
+    mg_qitem *dropped = NULL;
+    int all_done = 0;
+    if (immediate && q->head != NULL) {
+        dropped = q->head;
+        size_t n = q->count < q->unfinished ? q->count : q->unfinished;
+        q->unfinished -= n;
+        all_done = q->unfinished == 0;
+        q->head = q->tail = NULL;
+        q->count = 0;
+    }
+    pthread_mutex_unlock(&q->mu);
+    mg_wait_wake(&q->not_empty, MG_WAKE_ALL);
+    mg_wait_wake(&q->not_full, MG_WAKE_ALL);
+    if (all_done) {
+        mg_wait_wake(&q->all_done, MG_WAKE_ALL);
+    }
+    return dropped;
+}
+
 void
 mg_queue_close(mg_queue *q)
 {
@@ -294,4 +325,50 @@ mg_queue_is_closed(mg_queue *q)
     int c = q->closed;
     pthread_mutex_unlock(&q->mu);
     return c;
+}
+
+/* ---- task_done / join ---- */
+
+int
+mg_queue_task_done(mg_queue *q)
+{
+    pthread_mutex_lock(&q->mu);
+    int rc = MG_OK, all_done = 0;
+    if (q->unfinished == 0) {
+        rc = MG_EEMPTY;
+    }
+    else {
+        all_done = --q->unfinished == 0;
+    }
+    pthread_mutex_unlock(&q->mu);
+    if (all_done) {
+        mg_wait_wake(&q->all_done, MG_WAKE_ALL);
+    }
+    return rc;
+}
+
+size_t
+mg_queue_unfinished(mg_queue *q)
+{
+    pthread_mutex_lock(&q->mu);
+    size_t n = q->unfinished;
+    pthread_mutex_unlock(&q->mu);
+    return n;
+}
+
+int
+mg_queue_join_wait(mg_queue *q, int64_t deadline_ns, int64_t slice_ns)
+{
+    for (;;) {
+        uint32_t seen = mg_wait_seq(&q->all_done);
+        if (mg_queue_unfinished(q) == 0) {
+            return MG_OK;
+        }
+        int rc = mg_wait_until(&q->all_done, seen, deadline_ns, slice_ns,
+                               NULL);
+        if (rc != MG_OK) {
+            return rc == MG_ETIMEDOUT && mg_queue_unfinished(q) == 0 ? MG_OK
+                                                                    : rc;
+        }
+    }
 }

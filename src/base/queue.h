@@ -30,17 +30,29 @@ typedef struct mg_qitem {
 
 typedef struct mg_queue {
     mg_handle h;          /* first: a queue is a handle */
-    pthread_mutex_t mu;   /* guards head, tail, count, closed */
+    pthread_mutex_t mu;   /* guards head, tail, count, closed, unfinished */
     mg_qitem *head;
     mg_qitem *tail;
     size_t count;
     size_t maxsize;       /* 0: unbounded; never changes */
     int closed;
+    size_t unfinished;    /* items put and not yet task_done()'d */
+    mg_wait all_done;     /* bumped when unfinished drops to 0 */
     mg_wait not_empty;    /* bumped by puts and close; getters wait */
     mg_wait not_full;     /* bumped by gets and close; putters wait */
     mg_spinner get_spin;  /* spin policy of waiting getters */
     mg_spinner put_spin;  /* ... and of waiting putters */
 } mg_queue;
+
+/* queue.Queue's task_done/join: every item put counts as unfinished
+ * until a task_done; task_done gives MG_EEMPTY when none is unfinished;
+ * join_wait waits until none is (MG_OK, MG_ETIMEDOUT, MG_EINTR). */
+int mg_queue_task_done(mg_queue *q);
+/* close(); with immediate, also takes every queued item out (returned as a
+ * chain for the caller to free with no lock held), each counted done. */
+mg_qitem *mg_queue_shutdown(mg_queue *q, int immediate);
+int mg_queue_join_wait(mg_queue *q, int64_t deadline_ns, int64_t slice_ns);
+size_t mg_queue_unfinished(mg_queue *q);
 
 /* A new queue with one reference, or NULL (out of memory, or no mutex). */
 mg_queue *mg_queue_new(size_t maxsize);

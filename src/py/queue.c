@@ -402,6 +402,56 @@ Queue_close(MgQueueObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+/* queue.Queue.shutdown: close(); immediate also discards what is queued
+ * (each discarded item counts as task_done) so that join() returns once
+ * the items already taken are done. */
+static PyObject *
+Queue_shutdown(MgQueueObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"immediate", NULL};
+    int immediate = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|p:shutdown", kwlist,
+                                     &immediate)) {
+        return NULL;
+    }
+    mg_qitem *dropped = mg_queue_shutdown(self->q, immediate);
+    mg_qitem_free_chain(dropped); /* no lock held; handles are plain C */
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Queue_task_done(MgQueueObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (mg_queue_task_done(self->q) != MG_OK) {
+        PyErr_SetString(PyExc_ValueError, "task_done() called too many times");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static int
+join_fn(void *arg, int64_t deadline_ns, int first)
+{
+    (void)first;
+    return mg_queue_join_wait(arg, deadline_ns, 0);
+}
+
+static PyObject *
+Queue_join(MgQueueObject *self, PyObject *unused)
+{
+    (void)unused;
+    return mg_block_call(join_fn, self->q, -1) == MG_EINTR ? NULL
+                                                           : Py_NewRef(Py_None);
+}
+
+static PyObject *
+Queue_get_unfinished(MgQueueObject *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromSize_t(mg_queue_unfinished(self->q));
+}
+
 typedef struct {
     mg_queue *q;
     int for_put;
@@ -548,6 +598,17 @@ static PyMethodDef Queue_methods[] = {
      PyDoc_STR("empty()\n--\n\nqsize() == 0.")},
     {"full", (PyCFunction)Queue_full, METH_NOARGS,
      PyDoc_STR("full()\n--\n\nA bounded queue holds maxsize items.")},
+    {"task_done", (PyCFunction)Queue_task_done, METH_NOARGS,
+     PyDoc_STR("task_done()\n--\n\nAs queue.Queue.task_done: a consumer "
+               "is done with an item it got (in any interpreter). "
+               "ValueError if called more times than items were put.")},
+    {"join", (PyCFunction)Queue_join, METH_NOARGS,
+     PyDoc_STR("join()\n--\n\nAs queue.Queue.join: waits until every "
+               "item put has had its task_done(); Ctrl-C interrupts it.")},
+    {"shutdown", (PyCFunction)(void (*)(void))Queue_shutdown, KW,
+     PyDoc_STR("shutdown(immediate=False)\n--\n\nAs queue.Queue.shutdown "
+               "(3.13): close(); with immediate, what is queued is dropped "
+               "(and counted as done for join()).")},
     {"close", (PyCFunction)Queue_close, METH_NOARGS,
      PyDoc_STR("close()\n--\n\nLater puts raise QueueClosed; gets drain "
                "what is left, then raise QueueClosed (iteration ends).")},
@@ -569,6 +630,10 @@ static PyGetSetDef Queue_getset[] = {
      PyDoc_STR("The bound given at creation (0: unbounded)."), NULL},
     {"closed", (getter)Queue_get_closed, NULL,
      PyDoc_STR("True once close() was called."), NULL},
+    {"is_shutdown", (getter)Queue_get_closed, NULL,
+     PyDoc_STR("queue.Queue's name for closed (3.13)."), NULL},
+    {"unfinished_tasks", (getter)Queue_get_unfinished, NULL,
+     PyDoc_STR("Items put and not yet task_done()'d."), NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -670,8 +735,17 @@ queue_add_exceptions(PyObject *mod, mg_state *st)
     }
     PyObject *eb = stdlib_bases(st, qmod, "Empty");
     PyObject *fb = eb ? stdlib_bases(st, qmod, "Full") : NULL;
+    /* 3.13+: queue.ShutDown, so code written for queue.Queue.shutdown()
+     * catches a closed mg.Queue. */
+    PyObject *cb = NULL;
+    if (fb != NULL && PyObject_HasAttrString(qmod, "ShutDown")) {
+        cb = stdlib_bases(st, qmod, "ShutDown");
+    }
+    else if (fb != NULL) {
+        cb = Py_NewRef(st->MultigilError);
+    }
     Py_DECREF(qmod);
-    if (fb != NULL) {
+    if (cb != NULL) {
         st->QueueEmpty = add_exception(
             mod, "multigil.QueueEmpty",
             "get() found no item in time (a queue.Empty).", eb);
@@ -680,11 +754,12 @@ queue_add_exceptions(PyObject *mod, mg_state *st)
             "put() found no room in time (a queue.Full).", fb);
         st->QueueClosed = st->QueueFull == NULL ? NULL : add_exception(
             mod, "multigil.QueueClosed",
-            "put() on a closed Queue, or get() on a closed, drained one.",
-            st->MultigilError);
+            "put() on a closed Queue, or get() on a closed, drained one "
+            "(on 3.13+ a queue.ShutDown).", cb);
     }
     Py_XDECREF(eb);
     Py_XDECREF(fb);
+    Py_XDECREF(cb);
     return st->QueueClosed == NULL ? -1 : 0;
 }
 
