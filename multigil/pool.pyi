@@ -1,7 +1,7 @@
 # Type stubs for multigil.pool.
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future
-from typing import Any, ParamSpec, TypeVar, overload
+from typing import Any, Literal, ParamSpec, TypeVar, overload
 
 from ._core import BrokenPool as BrokenPool
 from ._core import NotShareableError as NotShareableError
@@ -24,6 +24,7 @@ class Pool(Executor):
         initargs: Iterable[Any] = (),
         max_tasks_per_worker: int | None = None,
         name: str | None = None,
+        output: Literal["forward", "inherit"] | None = "forward",
     ) -> None: ...
     @property
     def workers(self) -> int: ...
