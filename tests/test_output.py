@@ -235,6 +235,10 @@ def test_nothing_lost_at_interpreter_exit():
     assert (0, "late line") in lines or (1, "late line") in lines
 
 
+@pytest.mark.skipif(bool(os.environ.get("MULTIGIL_SANITIZER")),
+                    reason="ASan keeps freed memory in quarantine (hundreds "
+                           "of MB), so the process's peak RSS says nothing "
+                           "about the bound")
 def test_a_task_printing_a_lot_keeps_memory_bounded():
     """200 MB printed into a slow owner stream: the writer waits for the
     owner (backpressure), so the process grows by far less than that."""

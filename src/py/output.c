@@ -75,6 +75,7 @@ static void
 push_wait(mg_out_port *port, mg_outrec *r)
 {
     mg_outq *q = &port->out->q;
+    int kind = r->kind, flush = r->flush; /* r is the drainer's once in */
     uint64_t seq;
     uint32_t seen;
     while (mg_outq_push(q, r, 0, &seq, &seen) == MG_EFULL) {
@@ -82,8 +83,8 @@ push_wait(mg_out_port *port, mg_outrec *r)
         (void)mg_wait_changed(&q->progress, seen, MG_WAIT_SLICE_NS, NULL);
         Py_END_ALLOW_THREADS
     }
-    if (r->kind != OUT_LOG) {
-        port->unflushed[r->kind] = !r->flush;
+    if (kind != OUT_LOG) {
+        port->unflushed[kind] = !flush;
     }
     atomic_store(&port->wrote, 1);
 }
