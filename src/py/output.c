@@ -692,13 +692,17 @@ Hook_find_spec(HookObject *self, PyObject *const *args, Py_ssize_t nargs)
         Py_XDECREF(r);
     }
     PyObject *mod = PyImport_ImportModule("multigil._output");
-    if (mod == NULL) {
-        return NULL;
+    PyObject *res = mod ? PyObject_CallMethod(
+                              mod, "logging_spec", "OOOi", args[0],
+                              nargs > 1 ? args[1] : Py_None,
+                              nargs > 2 ? args[2] : Py_None, level)
+                        : NULL;
+    Py_XDECREF(mod);
+    if (res == NULL) {
+        /* logging itself still imports, without forwarding. */
+        PyErr_WriteUnraisable((PyObject *)self);
+        Py_RETURN_NONE;
     }
-    PyObject *res = PyObject_CallMethod(
-        mod, "logging_spec", "OOOi", args[0], nargs > 1 ? args[1] : Py_None,
-        nargs > 2 ? args[2] : Py_None, level);
-    Py_DECREF(mod);
     return res;
 }
 
