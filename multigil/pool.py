@@ -19,7 +19,7 @@ import weakref
 from concurrent.futures import CancelledError, Executor, Future
 from concurrent.futures import _base
 
-from . import _core, _progress, _stats
+from . import _core, _output, _progress, _stats
 from ._stats import PoolStats, ProcessStats, WorkerStats
 
 _core._pool_types()
@@ -600,7 +600,7 @@ class Pool(Executor):
 
     Pool(workers=None, *, max_workers=None, initializer=None, initargs=(),
          max_tasks_per_worker=None, name=None, fallback="process",
-         process_workers=None)
+         process_workers=None, output="forward")
 
     workers (or max_workers): number of worker interpreters, each on its
     own OS thread; default: the CPUs this process may use. initializer
@@ -615,11 +615,18 @@ class Pool(Executor):
     there directly (docs/fallback.md); fallback=None raises the
     ImportError. process_workers: at most that many process workers,
     started when first needed (default: workers).
+
+    output="forward" (the default): what tasks print to sys.stdout and
+    sys.stderr reaches this interpreter's sys.stdout / sys.stderr as whole
+    lines tagged "[mg-<name>-w<i>] ", and their logging records reach its
+    logging (docs/pool.md, "Output"); output=None (or "inherit"): workers
+    write straight to the process's file descriptors 1 and 2.
     """
 
     def __init__(self, workers=None, *, max_workers=None, initializer=None,
                  initargs=(), max_tasks_per_worker=None, name=None,
-                 fallback="process", process_workers=None):
+                 fallback="process", process_workers=None,
+                 output="forward"):
         if workers is not None and max_workers is not None \
                 and workers != max_workers:
             raise TypeError("pass workers or max_workers, not both")
@@ -645,6 +652,10 @@ class Pool(Executor):
         if fallback not in ("process", None):
             raise ValueError(f"fallback must be 'process' or None, not "
                              f"{fallback!r}")
+        if output not in ("forward", "inherit", None):
+            raise ValueError(f"output must be 'forward', 'inherit' or None, "
+                             f"not {output!r}")
+        forward = output == "forward"
         if process_workers is None:
             process_workers = n
         if not isinstance(process_workers, int) \
@@ -666,7 +677,8 @@ class Pool(Executor):
         self._closed = False
         self._c = _core.Pool(n, self._sys_path, initializer, initargs,
                              max_tasks_per_worker or 0, _spin_us_from_env(),
-                             str(self._name))
+                             str(self._name), forward,
+                             _output.worker_level() if forward else 30)
 
     def __repr__(self):
         state = "closed" if self._c.closed else (

@@ -53,6 +53,7 @@ class Pool(Executor):
         initargs: Iterable[Any] = (),
         max_tasks_per_worker: int | None = None,
         name: str | None = None,
+        output: Literal["forward", "inherit"] | None = "forward",
     ) -> None: ...
     @property
     def workers(self) -> int: ...

@@ -45,12 +45,20 @@ def load():
 _SCRIPT_IMPORT = "from concurrent.futures import Pool"
 
 
+# The child scripts compare what their tasks print with untagged text, as
+# the stdlib executors write it: their Pool writes straight to the file
+# descriptors (output=None) instead of forwarding tagged lines.
+_CHILD_POOL = ("import sys; sys.path.insert(0, {root!r}); "
+               "from multigil import Pool as _MgPool; "
+               "Pool = type('Pool', (_MgPool,), {{'__init__': lambda self, "
+               "*a, output=None, **k: _MgPool.__init__(self, *a, "
+               "output=output, **k)}})")
+
+
 def _pool_script(code):
     """A child script of the shutdown tests, importing multigil's Pool where
     the stdlib script imports its executor from concurrent.futures."""
-    return code.replace(
-        _SCRIPT_IMPORT,
-        f"import sys; sys.path.insert(0, {ROOT!r}); from multigil import Pool")
+    return code.replace(_SCRIPT_IMPORT, _CHILD_POOL.format(root=ROOT))
 
 
 def make_pool_mixin(util):

@@ -38,9 +38,9 @@ def test_small_soak_passes_with_no_thread_or_fd_left_behind():
     for phase in ("tasks", "cycles"):
         for what in ("threads", "fds"):
             assert res[phase]["warm"][what] == res[phase]["end"][what]
-    # The pool's two worker threads are alive during the tasks phase, and
-    # gone between cycles.
-    assert res["tasks"]["end"]["threads"] == res["cycles"]["end"]["threads"] + 2
+    # The pool's two worker threads and its output delivery thread are
+    # alive during the tasks phase, and gone between cycles.
+    assert res["tasks"]["end"]["threads"] == res["cycles"]["end"]["threads"] + 3
 
 
 @rss_means_nothing

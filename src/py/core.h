@@ -74,6 +74,12 @@ typedef struct mg_state {
      * Condition (indexed by mg_sync_type) */
     PyTypeObject *sync_types[7];
     PyObject *BrokenBarrierError; /* threading.BrokenBarrierError */
+
+    /* output.c */
+    PyTypeObject *OutWriterType; /* a worker's sys.stdout / sys.stderr */
+    PyTypeObject *OutHookType;   /* its logging import hook */
+    PyObject *out_deliver;       /* multigil._output.deliver, lazy */
+    struct mg_out_port *out_port; /* this worker's port (C, the pool's) */
 } mg_state;
 
 extern PyModuleDef mg_module_def;
@@ -92,6 +98,7 @@ int mg_shared_module_add(PyObject *mod, mg_state *st);
 int mg_queue_module_add(PyObject *mod, mg_state *st);
 int mg_sync_module_add(PyObject *mod, mg_state *st);
 int mg_buildinfo_module_add(PyObject *mod, mg_state *st);
+int mg_output_module_add(PyObject *mod, mg_state *st);
 
 /* Each concern traverses and clears its own fields of mg_state. */
 int mg_errors_state_traverse(mg_state *st, visitproc visit, void *arg);
@@ -108,5 +115,7 @@ int mg_queue_state_traverse(mg_state *st, visitproc visit, void *arg);
 void mg_queue_state_clear(mg_state *st);
 int mg_sync_state_traverse(mg_state *st, visitproc visit, void *arg);
 void mg_sync_state_clear(mg_state *st);
+int mg_output_state_traverse(mg_state *st, visitproc visit, void *arg);
+void mg_output_state_clear(mg_state *st);
 
 #endif /* MG_CORE_H */

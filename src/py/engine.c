@@ -34,6 +34,7 @@
 #include "codec.h"
 #include "excinfo.h"
 #include "interp.h"
+#include "output.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -68,6 +69,7 @@ pool_free(mg_pool *p)
     MG_RAW_FREE(p->sys_path);
     mg_buf_release(&p->init_payload);
     MG_RAW_FREE(p->broken_msg);
+    mg_out_free(p->out); /* its thread was joined by the last worker */
     MG_RAW_FREE(p->workers);
     MG_RAW_FREE(p);
 }
@@ -472,7 +474,9 @@ worker_start_interp(mg_worker *w, PyThreadState **ts, int first)
     if (first) {
         signal_created(p);
     }
-    if (wst != NULL && run_initializer(p, wst) == 0) {
+    if (wst != NULL
+        && (p->out == NULL || mg_out_install(p->out, w->index, w->ident) == 0)
+        && run_initializer(p, wst) == 0) {
         pthread_mutex_lock(&p->mu);
         w->interp = PyThreadState_GetInterpreter(*ts);
         pthread_mutex_unlock(&p->mu);
@@ -571,6 +575,8 @@ worker_run(mg_worker *w, PyThreadState *ts, mg_state *wst, mg_task *t)
     int64_t start = mg_monotonic_ns();
     task_status s = run_task(wst, t, &result, &raised);
     stats_count(w, raised, mg_monotonic_ns() - start);
+    /* What the task printed goes out before its outcome (output.c). */
+    uint64_t out_seq = p->out ? mg_out_task_end(p->out, w->index) : 0;
     /* With our GIL still held: an interrupter (which checks busy with our
      * GIL held) cannot aim at the next task, and an interrupt that arrived
      * too late to fire in this one is dropped, not left to fire in the
@@ -581,6 +587,9 @@ worker_run(mg_worker *w, PyThreadState *ts, mg_state *wst, mg_task *t)
     }
     (void)PyEval_SaveThread();
     PyEval_RestoreThread(w->owner_ts);
+    if (out_seq != 0) {
+        mg_out_deliver(p->out, out_seq);
+    }
     owner_complete(p->owner_st, t, s, &result);
     (void)PyEval_SaveThread();
 }
@@ -680,6 +689,9 @@ worker_main(void *arg)
     }
     if (ts != NULL) {
         worker_end_interp(w, ts);
+    }
+    if (p->out != NULL) {
+        mg_out_worker_done(p->out, w->index); /* the last joins its thread */
     }
     worker_exit(w);
     return NULL;
@@ -871,7 +883,7 @@ pool_alloc(mg_state *st, int nworkers, long max_tasks, int64_t spin_ns,
 mg_pool *
 mg_pool_start(mg_state *st, int nworkers, PyObject *sys_path,
               mg_buf *init_payload, long max_tasks, int64_t spin_ns,
-              const char *name)
+              const char *name, int forward_output, int log_level)
 {
     mg_pool *p = pool_alloc(st, nworkers, max_tasks, spin_ns, name);
     if (p == NULL) {
@@ -883,8 +895,19 @@ mg_pool_start(mg_state *st, int nworkers, PyObject *sys_path,
         mg_pool_decref(p);
         return NULL;
     }
+    if (forward_output) {
+        p->out = mg_out_new(st, p->name, nworkers, log_level);
+        if (p->out == NULL) {
+            mg_pool_decref(p);
+            return NULL;
+        }
+    }
     mg_registry_add(p);
-    if (pool_start_threads(p) < nworkers) {
+    int started = pool_start_threads(p);
+    if (p->out != NULL) {
+        mg_out_starter_done(p->out, nworkers - started);
+    }
+    if (started < nworkers) {
         /* Threads that did start exit once the queue is closed. */
         PyErr_SetString(PyExc_OSError,
                         "multigil: cannot start worker threads");

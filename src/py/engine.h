@@ -92,14 +92,18 @@ struct mg_pool {
     long max_tasks;            /* 0 = unlimited */
     int64_t spin_ns;
     char name[48];
+    struct mg_out *out;        /* output channel (output.c), or NULL:
+                                  workers write to the process's fds */
 };
 
 /* Creates the pool, registers it, starts its threads and waits (Ctrl-C
  * honoured) until every worker's interpreter exists. Owner GIL held. The
- * caller owns one reference. NULL with an exception set on failure. */
+ * caller owns one reference. NULL with an exception set on failure.
+ * forward_output: workers' sys.stdout/sys.stderr and logging records
+ * (from log_level up) reach the owner's (output.h). */
 mg_pool *mg_pool_start(mg_state *st, int nworkers, PyObject *sys_path,
                        mg_buf *init_payload, long max_tasks, int64_t spin_ns,
-                       const char *name);
+                       const char *name, int forward_output, int log_level);
 void mg_pool_incref(mg_pool *p);
 /* Drops a reference; the last one frees the pool (any thread, no GIL
  * needed: what is left then is plain C). */

@@ -134,6 +134,28 @@ call_exit_function(const char *module, const char *name, int import_it)
     Py_DECREF(mod);
 }
 
+/* 3.13+: the worker thread is a _DummyThread of its interpreter's
+ * threading (once anything asked for current_thread(): logging does);
+ * the object that removes it lives in a threading.local freed only after
+ * the modules are torn down, where it fails and prints "Exception ignored
+ * in _DeleteDummyThreadOnDel". Free it now, while threading works. */
+static void
+drop_dummy_thread(void)
+{
+    PyObject *name = PyUnicode_FromString("threading");
+    PyObject *mod = name ? PyImport_GetModule(name) : NULL;
+    Py_XDECREF(name);
+    PyObject *info = mod ? PyObject_GetAttrString(mod, "_thread_local_info")
+                         : NULL;
+    if (info != NULL
+        && PyObject_DelAttrString(info, "_track_dummy_thread_ref") < 0) {
+        PyErr_Clear(); /* not a dummy thread, or another version */
+    }
+    PyErr_Clear();
+    Py_XDECREF(info);
+    Py_XDECREF(mod);
+}
+
 void
 mg_interp_end(PyThreadState *ts)
 {
@@ -147,6 +169,7 @@ mg_interp_end(PyThreadState *ts)
     /* Runs and clears the interpreter's atexit hooks: multigil's own hook
      * ends the pools this interpreter created (nested pools). */
     call_exit_function("atexit", "_run_exitfuncs", 1);
+    drop_dummy_thread();
     END_LOCK();
     Py_EndInterpreter(ts);
     END_UNLOCK();

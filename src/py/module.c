@@ -92,6 +92,7 @@ static const mg_concern concerns[] = {
     {mg_sharedproc_module_add, NULL, NULL},
     {mg_sharedtest_module_add, NULL, NULL},
     {mg_buildinfo_module_add, NULL, NULL},
+    {mg_output_module_add, mg_output_state_traverse, mg_output_state_clear},
 };
 
 #define NCONCERNS (sizeof(concerns) / sizeof(concerns[0]))

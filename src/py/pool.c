@@ -569,19 +569,21 @@ spin_ns_from_us(double spin_us, int64_t *out)
 static PyObject *
 Pool_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"workers",  "sys_path", "initializer",
+    static char *kwlist[] = {"workers",  "sys_path",  "initializer",
                              "initargs", "max_tasks", "spin_us",
-                             "name",     NULL};
+                             "name",     "output",    "log_level",
+                             NULL};
     int workers;
     PyObject *sys_path, *initializer, *initargs;
     long max_tasks;
     double spin_us;
     const char *name;
+    int output = 0, log_level = 30;
     int64_t spin_ns;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iOOO!lds:Pool", kwlist,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iOOO!lds|pi:Pool", kwlist,
                                      &workers, &sys_path, &initializer,
                                      &PyTuple_Type, &initargs, &max_tasks,
-                                     &spin_us, &name)) {
+                                     &spin_us, &name, &output, &log_level)) {
         return NULL;
     }
     if (workers < 1 || workers > 1024) {
@@ -619,7 +621,7 @@ Pool_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         }
     }
     mg_pool *p = mg_pool_start(st, workers, sys_path, &init, max_tasks,
-                               spin_ns, name);
+                               spin_ns, name, output, log_level);
     mg_buf_release(&init); /* empty unless start failed early */
     if (p == NULL) {
         return NULL;
