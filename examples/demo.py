@@ -1,16 +1,24 @@
-"""multigil demo: a CPU-bound pure-Python data job run serially, with
-threads, with processes and with multigil, side by side, with the figures
-measured in this run.
+"""multigil's main job (`make demo`): a parallel data job measured end to
+end on this machine, with the figures it measured.
 
-The job: 600,000 synthetic sales records as text, parsed and aggregated in
-chunks (revenue by month and store, units by product), then merged.
+1. The benchmark of `python -m multigil bench` at demo size: it generates a
+   CSV data set (2,000,000 rows by default), then every candidate (serial,
+   threads, processes with fork / spawn / forkserver, the stdlib's
+   interpreter pool where this Python has one, multigil with the codec,
+   multigil with read_csv into shared columns) loads it in parallel,
+   computes per-group aggregates in pure Python and combines them, each in
+   a fresh process whose whole process tree is sampled for peak PSS; then
+   a pure-CPU job. Every result is checked against the serial one. It
+   prints the table (time, speed-up, peak memory) and writes a chart.
+2. Bulk numbers in shared memory: a float64 column (mg.SharedArray)
+   reduced and normalised in place by C kernels inside the workers.
 
-    python examples/demo.py [--records N] [--workers W]
+    python examples/demo.py [--rows N] [--workers W] [--column N]
+                            [--svg PATH] [--repeats R]
 """
 import argparse
-import concurrent.futures as cf
-import multiprocessing as mp
 import os
+import platform
 import sys
 import time
 
@@ -19,90 +27,72 @@ sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 import multigil  # noqa: E402
-from demo_tasks import aggregate, make_lines, merge  # noqa: E402
+from multigil.bench import svg, workloads  # noqa: E402
 
 
-def split_lines(text, parts):
-    lines = text.split("\n")
-    k = -(-len(lines) // parts)
-    return ["\n".join(lines[i:i + k]) for i in range(0, len(lines), k)]
+def machine():
+    """One line: CPU model, CPUs usable, memory, OS, Python."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        with open("/proc/meminfo") as f:
+            kb = int(f.readline().split()[1])
+        mem = f", {kb / 2**20:.0f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    return (f"{model}, {len(os.sched_getaffinity(0))} CPUs usable{mem}, "
+            f"{platform.system()} {platform.release()}, CPython "
+            f"{platform.python_version()}")
 
 
-def timed(label, fn, results):
-    t = time.perf_counter()
-    out = fn()
-    dt = time.perf_counter() - t
-    results.append((label, dt, out))
-    return out
-
-
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser()
-    ap.add_argument("--records", type=int, default=600_000)
-    ap.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
-    ap.add_argument("--chunks", type=int, default=0)
+    ap.add_argument("--rows", type=int, default=2_000_000)
+    ap.add_argument("--workers", type=int,
+                    default=len(os.sched_getaffinity(0)))
+    ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--column", type=int, default=10_000_000,
                     help="values in the shared-memory column")
-    a = ap.parse_args()
-    w = a.workers
-    chunks = split_lines(make_lines(a.records), a.chunks or w * 4)
-    mb = sum(len(c) for c in chunks) / 1e6
-    print(f"multigil {multigil.__version__} demo on CPython "
-          f"{sys.version.split()[0]}: {a.records:,} records ({mb:.1f} MB of "
-          f"text) in {len(chunks)} chunks, {w} workers, "
-          f"{os.cpu_count()} CPUs\n")
+    ap.add_argument("--svg", default=os.path.join(
+        os.path.dirname(HERE), "build", "demo-bench.svg"))
+    a = ap.parse_args(argv)
+    start = time.perf_counter()
+    print(f"multigil {multigil.__version__} demo\nmachine: {machine()}\n",
+          flush=True)
 
-    results = []
-    timed("serial (one interpreter)",
-          lambda: merge(map(aggregate, chunks)), results)
-    with cf.ThreadPoolExecutor(w) as ex:
-        timed("threads (one GIL)",
-              lambda: merge(ex.map(aggregate, chunks)), results)
-    for method in ("fork", "spawn"):
-        t = time.perf_counter()
-        with cf.ProcessPoolExecutor(w, mp_context=mp.get_context(method)) \
-                as ex:
-            out = merge(ex.map(aggregate, chunks))
-        results.append((f"processes ({method}), incl. start-up",
-                        time.perf_counter() - t, out))
-    t = time.perf_counter()
-    with multigil.Pool(w) as pool:
-        out = merge(pool.map(aggregate, chunks))
-    results.append(("multigil.Pool, incl. start-up", time.perf_counter() - t,
-                    out))
-    with multigil.Pool(w) as pool:
-        pool.broadcast(len, "warm")
-        timed("multigil.Pool, warm",
-              lambda: merge(pool.map(aggregate, chunks)), results)
-
-    serial = results[0][1]
-    reference = results[0][2]
-    print(f"  {'how':<40}{'seconds':>10}{'speedup':>10}  same result")
-    for label, dt, out in results:
-        same = (out[0] == reference[0] and out[2] == reference[2]
-                and all(abs(out[1][k] - v) < 1e-6 * max(1.0, abs(v))
-                        for k, v in reference[1].items()))
-        print(f"  {label:<40}{dt:>10.3f}{serial / dt:>9.2f}x  "
-              f"{'yes' if same else 'NO'}")
-        if not same:
-            sys.exit(f"demo: {label} gave a different result")
-    n, revenue, units = reference
-    top = max(revenue.items(), key=lambda kv: kv[1])
-    print(f"\n  {n:,} records; best month/store: {top[0][0]} {top[0][1]} "
-          f"({top[1]:,.2f}); {len(units)} products")
+    res = workloads.run(rows=a.rows, workers=a.workers, repeats=a.repeats,
+                        cpu_seconds=0.25 if a.rows >= 1_000_000 else 0.06)
+    os.makedirs(os.path.dirname(os.path.abspath(a.svg)), exist_ok=True)
+    svg.write(res, a.svg)
+    print(workloads.report(res))
+    print(f"chart: {os.path.abspath(a.svg)}\n", flush=True)
+    failed = [r["label"] for wl in res["workloads"].values()
+              for r in wl["rows"] if "error" in r]
 
     # Part 2: bulk numbers in shared memory, processed by C kernels inside
     # the workers; arrays cross as handles, never copied.
     import global_mean
     import normalize
-    print(f"\nShared memory: a {a.column:,}-value float64 column "
-          f"(mg.SharedArray), {w} workers")
+    print(f"Shared memory: a {a.column:,}-value float64 column "
+          f"(mg.SharedArray), {a.workers} workers")
     print("  global mean/variance from per-chunk partial moments:")
-    rc = global_mean.main(["--n", str(a.column), "--workers", str(w)])
+    rc = global_mean.main(["--n", str(a.column), "--workers", str(a.workers)])
     print("  (x - mean) / std, in place, in parallel:")
-    rc |= normalize.main(["--n", str(a.column), "--workers", str(w)])
+    rc |= normalize.main(["--n", str(a.column), "--workers", str(a.workers)])
+    print(f"\ndemo: {time.perf_counter() - start:.0f} s in all")
+    if failed:
+        sys.exit(f"demo: these runs failed: {', '.join(failed)}")
     if rc:
         sys.exit("demo: a shared-memory example did not verify")
+    print("verified")
 
 
 if __name__ == "__main__":

@@ -25,13 +25,16 @@ def test_example_runs_and_verifies(name, word):
 
 
 
-def test_demo_runs_and_every_way_agrees():
-    r = run_example("demo.py", "--records", "20000", "--column", "100000",
-                    "--workers", "2")
+def test_demo_runs_and_every_way_agrees(tmp_path):
+    chart = tmp_path / "demo.svg"
+    r = run_example("demo.py", "--rows", "20000", "--column", "100000",
+                    "--workers", "2", "--svg", str(chart))
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "multigil.Pool, warm" in r.stdout
-    assert " NO" not in r.stdout
-    assert r.stdout.count("yes") == 6
+    assert "machine: " in r.stdout
+    assert "multigil.Pool (codec)" in r.stdout
+    assert "failed" not in r.stdout and "wrong result" not in r.stdout
+    assert f"chart: {chart}" in r.stdout
+    assert chart.read_text().startswith("<svg")
     assert r.stdout.rstrip().endswith("verified")
 
 
