@@ -302,11 +302,8 @@ mg_queue_shutdown(mg_queue *q, int immediate)
 void
 mg_queue_close(mg_queue *q)
 {
-    pthread_mutex_lock(&q->mu);
-    q->closed = 1;
-    pthread_mutex_unlock(&q->mu);
-    mg_wait_wake(&q->not_empty, MG_WAKE_ALL);
-    mg_wait_wake(&q->not_full, MG_WAKE_ALL);
+    mg_qitem *none = mg_queue_shutdown(q, 0);
+    (void)none; /* nothing is dropped without immediate */
 }
 
 size_t

@@ -847,15 +847,10 @@ mg_output_module_add(PyObject *mod, mg_state *st)
     static PyMethodDef defs[] = {
         {"_output_log", output_log, METH_O, output_log_doc},
         {"_output_worker", output_worker, METH_NOARGS, output_worker_doc},
+        {NULL, NULL, 0, NULL},
     };
-    for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++) {
-        PyObject *fn = PyCFunction_NewEx(&defs[i], mod, NULL);
-        if (fn == NULL
-            || PyModule_AddObjectRef(mod, defs[i].ml_name, fn) < 0) {
-            Py_XDECREF(fn);
-            return -1;
-        }
-        Py_DECREF(fn);
+    if (PyModule_AddFunctions(mod, defs) < 0) {
+        return -1;
     }
     st->OutWriterType =
         (PyTypeObject *)PyType_FromModuleAndSpec(mod, &Writer_spec, NULL);

@@ -805,15 +805,10 @@ mg_pool_module_add(PyObject *mod, mg_state *st)
     static PyMethodDef defs[] = {
         {"_pool_types", core_pool_types, METH_NOARGS, core_pool_types_doc},
         {"_live_pools", core_live_pools, METH_NOARGS, core_live_pools_doc},
+        {NULL, NULL, 0, NULL},
     };
-    for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++) {
-        PyObject *fn = PyCFunction_NewEx(&defs[i], mod, NULL);
-        if (fn == NULL
-            || PyModule_AddObjectRef(mod, defs[i].ml_name, fn) < 0) {
-            Py_XDECREF(fn);
-            return -1;
-        }
-        Py_DECREF(fn);
+    if (PyModule_AddFunctions(mod, defs) < 0) {
+        return -1;
     }
     st->PoolType =
         (PyTypeObject *)PyType_FromModuleAndSpec(mod, &Pool_spec, NULL);
