@@ -19,16 +19,22 @@ from ._core import RLock as RLock
 from ._core import Semaphore as Semaphore
 from ._core import dumps as dumps
 from ._core import loads as loads
+from .csv import CSVError as CSVError
+from .csv import read_csv as read_csv
 from .frames import pandas_frame as pandas_frame
 from .pool import BrokenPool as BrokenPool
 from .pipeline import Pipeline as Pipeline
 from .pool import Pool as Pool
+from .pool import process_task as process_task
+from .table import Column as Column
+from .table import Table as Table
 
 __version__: str
 __all__ = [
     "Barrier", "BoundedSemaphore", "BrokenBarrierError", "BrokenPool",
-    "Condition", "Event", "Lock", "MultigilError", "NotShareableError",
-    "Pipeline", "Pool", "Queue", "QueueClosed", "QueueEmpty", "QueueFull",
-    "RLock", "RemoteTraceback", "SharedArray", "dumps", "kernels", "loads",
-    "pandas_frame",
+    "CSVError", "Column", "Condition", "Event", "Lock", "MultigilError",
+    "NotShareableError", "Pipeline", "Pool", "Queue", "QueueClosed",
+    "QueueEmpty", "QueueFull", "RLock", "RemoteTraceback", "SharedArray",
+    "Table", "dumps", "kernels", "loads", "pandas_frame", "process_task",
+    "read_csv",
 ]

@@ -107,3 +107,24 @@ def channels() -> int:
         cond.notify_all()
     total = len(list(mg.Pipeline(range(3)).map(abs).batch(2)))
     return len(items) + int(ev.is_set()) + total + mg.Barrier(1).wait()
+
+
+def _csv_and_tables() -> None:
+    table: mg.Table = mg.read_csv(b"a,b\n1,x\n", dtypes={"a": int})
+    col: mg.Column = table["a"]
+    n: int = len(col) + table.num_rows
+    parts: list[mg.Table] = table.split(2)
+    both: mg.Table = mg.Table.concat(parts)
+    print(n, both.column_names, table.schema)
+    try:
+        mg.read_csv("missing.csv", on_bad_lines="skip", n_rows=10)
+    except mg.CSVError as e:
+        print(e.line, e.column_name)
+
+    @mg.process_task
+    def needs_numpy(x: int) -> int:
+        return x
+
+    with mg.Pool(1, fallback=None, process_workers=1) as pool:
+        f: cf.Future[int] = pool.submit_process(needs_numpy, 1)
+        print(f.result(), pool.fallback_stats())
