@@ -7,6 +7,8 @@ import subprocess
 import sys
 import xml.dom.minidom
 
+import pytest
+
 from multigil.bench import svg, work, workloads
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -116,3 +118,73 @@ def test_free_threaded_row_runs_threads_in_its_python():
     assert "error" not in r, r
     assert r["result"] == 4 * work.cpu_task(1000)
     assert r["gil"] is getattr(sys, "_is_gil_enabled", lambda: True)()
+
+
+def test_aggregate_columns_matches_aggregate_per_chunk():
+    # Sliced at the chunks' row boundaries, the columns give the text's
+    # aggregates exactly (the float sums add the same values in order).
+    from multigil.bench import child
+    text = work.csv_rows(0, 3000)
+    table = child.read_columns(text.encode(), None)
+    assert table.schema == {"group": "string", "value": "float64",
+                            "qty": "int64"}
+    expected = work.combine([work.aggregate(work.csv_rows(s, 700))
+                             for s in range(0, 2800, 700)]
+                            + [work.aggregate(work.csv_rows(2800, 200))])
+    got = work.combine([work.aggregate_columns(table.slice(s, s + 700))
+                        for s in range(0, 3000, 700)])
+    assert got == expected
+
+
+def test_bench_columns_row_quick(tmp_path):
+    # --quick's row count; --only multigil-columns: serial and the row.
+    chart = tmp_path / "bench.svg"
+    r = subprocess.run(
+        [sys.executable, "-m", "multigil", "bench", "--quick",
+         "--cpu-seconds", "0.005", "--only", "multigil-columns", "--json",
+         "--svg", str(chart)],
+        capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, PYTHONPATH=ROOT))
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["workloads"]["data"]["title"].startswith(
+        f"{workloads.QUICK_ROWS:,} CSV rows")
+    rows = res["workloads"]["data"]["rows"]
+    assert [x["kind"] for x in rows] == ["serial", "multigil-columns"]
+    for x in rows:
+        # An "error" would include a result that differs from serial's.
+        assert "error" not in x, x
+        assert x["seconds"] > 0 and x["peak_pss"] > 0
+    assert rows[1]["label"] == "multigil.Pool + read_csv (shared columns)"
+    assert "memory_ratio" in rows[1] and "speedup" in rows[1]
+    # A data-only row: the CPU workload runs serial alone.
+    assert [x["kind"] for x in res["workloads"]["cpu"]["rows"]] == [
+        "serial"]
+    assert any("reading the file and parsing it in C" in n
+               for n in res["notes"])
+    doc = xml.dom.minidom.parse(str(chart))
+    labels = [t.firstChild.data for t in doc.getElementsByTagName("text")]
+    assert labels.count("multigil.Pool + read_csv (shared columns)") == 2
+
+
+def test_columns_row_is_skipped_with_a_note_when_read_csv_fails(
+        monkeypatch):
+    from multigil.bench import child
+
+    def broken(source, pool):
+        raise ImportError("no read_csv here\nsecond line")
+    monkeypatch.setattr(child, "read_columns", broken)
+    workloads.columns_problem.cache_clear()
+    try:
+        assert "multigil-columns" not in [k for k, _, _ in
+                                          workloads.plan([])]
+        notes = workloads.notes([])
+        assert ("multigil with shared columns: no row (multigil.read_csv "
+                "fails on this Python: ImportError: no read_csv here)"
+                in notes)
+        with pytest.raises(ValueError,
+                           match="read_csv fails here: ImportError"):
+            workloads.run(rows=10, only=["multigil-columns"],
+                          say=lambda m: None)
+    finally:
+        workloads.columns_problem.cache_clear()

@@ -1,15 +1,16 @@
 """A hand-written SVG bar chart of a workloads.run() result: for each
 workload, one panel of wall times and one of peak memory, a horizontal bar
-per candidate (multigil's highlighted). No third-party packages."""
+per candidate (multigil's rows highlighted). No third-party packages."""
 from xml.sax.saxutils import escape
 
 WIDTH = 960
-LABEL_W = 270
+LABEL_W = 300
 BAR_H = 18
 GAP = 6
 PANEL_GAP = 34
 TITLE_H = 22
-COLORS = {"multigil": "#2b7bb9", "serial": "#888888"}
+COLORS = {"multigil": "#2b7bb9", "multigil-columns": "#5fa8dc",
+          "serial": "#888888"}
 OTHER = "#c9a25e"
 
 

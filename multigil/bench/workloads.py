@@ -7,9 +7,13 @@ Data: N rows of CSV text (generated once into a temporary file, untimed),
 read by each run into chunks before its clock starts; the clock covers
 starting the pool, parsing and aggregating every chunk in pure Python in
 the workers, combining the chunks' aggregates, and shutting the pool down.
+The shared-columns row (data only) reads the file with multigil.read_csv
+inside its clock instead, and aggregates the columns of row ranges equal
+to the chunks.
 CPU: CPU_TASKS calls of a pure-Python loop. Every run's result is checked
 against the serial run's.
 """
+import functools
 import json
 import os
 import statistics
@@ -37,7 +41,25 @@ LABELS = {
     "_interpreters-minimal": "minimal pool on _interpreters",
     "free-threaded": "threads, free-threaded {version}t",
     "multigil": "multigil.Pool (codec)",
+    "multigil-columns": "multigil.Pool + read_csv (shared columns)",
 }
+# Candidates of the data workload only.
+DATA_ONLY = {"multigil-columns"}
+
+
+@functools.lru_cache(maxsize=None)
+def columns_problem():
+    """Why the shared-columns row cannot run here (one line), or None:
+    read_csv and aggregate_columns tried on a few rows of the data set."""
+    from .child import read_columns
+    text = work.csv_rows(0, 50)
+    try:
+        got = work.aggregate_columns(read_columns(text.encode(), None))
+    except Exception as e:  # anything: the row is skipped, with the reason
+        return f"{type(e).__name__}: {e}".splitlines()[0][:200]
+    if got != work.aggregate(text):
+        return "read_csv's columns give other aggregates than the text"
+    return None
 
 
 def plan(free_threaded):
@@ -52,6 +74,9 @@ def plan(free_threaded):
         rows.append(("free-threaded", exe,
                      LABELS["free-threaded"].format(version=version)))
     rows.append(("multigil", sys.executable, LABELS["multigil"]))
+    if columns_problem() is None:
+        rows.append(("multigil-columns", sys.executable,
+                     LABELS["multigil-columns"]))
     return rows
 
 
@@ -64,8 +89,18 @@ def notes(free_threaded):
         out.append("no free-threaded CPython (python3.13t/3.14t) found in "
                    "PATH, /opt/*/bin, /usr/local/bin or pyenv: no "
                    "free-threaded row")
-    out.append("multigil with shared columns: no row yet (it needs "
-               "multigil's read_csv, which does not exist yet)")
+    problem = columns_problem()
+    if problem:
+        out.append(f"multigil with shared columns: no row (multigil."
+                   f"read_csv fails on this Python: {problem})")
+    else:
+        out.append(f"{LABELS['multigil-columns']}, data only: its clock "
+                   "also covers reading the file and parsing it in C "
+                   "(read_csv on as many C threads as workers; columns "
+                   "group, value, qty only); the workers then aggregate "
+                   "row ranges of the columns in pure Python. The other "
+                   "rows read their text chunks before their clock starts "
+                   "and parse them in Python inside it")
     return out
 
 
@@ -188,9 +223,13 @@ def run(rows=DEFAULT_ROWS, workers=2, repeats=1, quick=False,
     if only is not None:
         unknown = set(only) - {k for k, _, _ in plan_rows}
         if unknown:
+            why = (f"; no multigil-columns: read_csv fails here: "
+                   f"{columns_problem()}"
+                   if "multigil-columns" in unknown else "")
             raise ValueError(f"no such candidate here: "
                              f"{', '.join(sorted(unknown))} (candidates: "
-                             f"{', '.join(k for k, _, _ in plan_rows)})")
+                             f"{', '.join(k for k, _, _ in plan_rows)})"
+                             + why)
         plan_rows = [r for r in plan_rows
                      if r[0] == "serial" or r[0] in only]
     per_chunk = chunk_rows(rows, workers)
@@ -228,6 +267,7 @@ def run(rows=DEFAULT_ROWS, workers=2, repeats=1, quick=False,
                      f"in pure Python, combine",
             "rows": run_rows(plan_rows, {"workload": "data", "csv": path,
                                          "chunks": ranges,
+                                         "chunk_rows": per_chunk,
                                          "workers": workers},
                              repeats, row_timeout, say),
         }
@@ -236,9 +276,9 @@ def run(rows=DEFAULT_ROWS, workers=2, repeats=1, quick=False,
     res["workloads"]["cpu"] = {
         "title": f"{CPU_TASKS} pure-Python CPU tasks of about "
                  f"{cpu_seconds:g} s each",
-        "rows": run_rows(plan_rows, {"workload": "cpu", "cpu_n": n,
-                                     "cpu_tasks": CPU_TASKS,
-                                     "workers": workers},
+        "rows": run_rows([r for r in plan_rows if r[0] not in DATA_ONLY],
+                         {"workload": "cpu", "cpu_n": n,
+                          "cpu_tasks": CPU_TASKS, "workers": workers},
                          repeats, timeout or max(120.0, 60 * cpu_seconds
                                                  * CPU_TASKS), say),
     }
@@ -258,18 +298,20 @@ def report(res):
            f"{res['workers']} workers, median of {res['repeats']}",
            "time: pool start-up + all tasks + combine + shut-down; "
            "memory: " + res["memory"]]
+    w = max([36] + [len(r["label"]) + 2 for wl in res["workloads"].values()
+                    for r in wl["rows"]])
     for name, wl in res["workloads"].items():
         out.append(f"\n{name}: {wl['title']}")
-        out.append(f"  {'candidate':<36}{'time':>9}{'speedup':>9}"
+        out.append(f"  {'candidate':<{w}}{'time':>9}{'speedup':>9}"
                    f"{'peak PSS':>11}{'memory':>8}")
         for row in wl["rows"]:
             if "seconds" not in row:
-                out.append(f"  {row['label']:<36}  failed: {row['error']}")
+                out.append(f"  {row['label']:<{w}}  failed: {row['error']}")
                 continue
             sp = row.get("speedup")
             mr = row.get("memory_ratio")
             out.append(
-                f"  {row['label']:<36}{row['seconds']:>8.2f}s"
+                f"  {row['label']:<{w}}{row['seconds']:>8.2f}s"
                 f"{(f'{sp:.2f}x' if sp else ''):>9}"
                 f"{_mb(row.get('peak_pss')):>11}"
                 f"{(f'{mr:.2f}x' if mr else ''):>8}"
