@@ -131,17 +131,9 @@ class Column:
             return self.values.tolist()
         raw = self._values
         if t == "string":
-            raw = raw[self.offset:self.offset + self.length + 1].tolist()
-            mv = memoryview(self._data)
-            base = self.offset
-            out = []
-            for i in range(self.length):
-                if self.is_valid(i):
-                    out.append(str(mv[raw[i]:raw[i + 1]], "utf-8"))
-                else:
-                    out.append(None)
-            del base
-            return out
+            return _core._string_column_list(self._values, self._data,
+                                             self._validity, self.offset,
+                                             self.length)
         return [self._item(i, raw, None) for i in range(self.length)]
 
     def _arrow_spec(self, name):

@@ -112,3 +112,22 @@ def test_table_crosses_to_a_worker_without_copy(t):
     assert [r[1] for r in res] == [3, 7]
     assert res[0][2] + res[1][2] == t["s"].to_pylist()
     assert t["n"].to_pylist() == [-1, 2, -3, 4]  # written by the workers
+
+
+def test_string_column_list_in_c_matches_items_and_checks_offsets():
+    from multigil import _core
+    t = mg.Table.from_pydict({"s": ["a", None, "ü€", "", "xyz"] * 3})
+    col = t["s"]
+    assert col.to_pylist() == ["a", None, "ü€", "", "xyz"] * 3
+    part = col.slice(3, 12)            # an offset into offsets and bitmap
+    assert part.to_pylist() == [part[i] for i in range(len(part))]
+    bad = mg.SharedArray.from_iterable([0, 1, 99], dtype="i8")
+    data = mg.SharedArray.from_iterable(b"ab", dtype="u1")
+    with pytest.raises(ValueError, match="outside"):
+        _core._string_column_list(bad, data, None, 0, 2)
+    with pytest.raises(ValueError, match="out of range"):
+        _core._string_column_list(bad, data, None, 1, 5)
+    with pytest.raises(UnicodeDecodeError):
+        _core._string_column_list(
+            mg.SharedArray.from_iterable([0, 1], dtype="i8"),
+            mg.SharedArray.from_iterable(b"\xff", dtype="u1"), None, 0, 1)

@@ -10,6 +10,7 @@
 #include "core.h"
 #include "block.h"
 #include "csvread.h"
+#include "tablecols.h"
 #include "kernels.h"
 #include "sharedarray.h"
 
@@ -87,6 +88,7 @@ static const mg_concern concerns[] = {
      mg_kernels_state_clear},
     {mg_csv_module_add, NULL, NULL},
     {mg_table_arrow_module_add, NULL, NULL},
+    {mg_tablecols_module_add, NULL, NULL},
     {mg_queue_module_add, mg_queue_state_traverse, mg_queue_state_clear},
     {mg_sync_module_add, mg_sync_state_traverse, mg_sync_state_clear},
     {mg_sharedproc_module_add, NULL, NULL},
