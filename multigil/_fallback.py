@@ -141,7 +141,7 @@ class _Worker:
         self.index = index
         self.proc = None
         self.sock = None
-        self.mirror = _mapcache.Mirror()  # what the process has mapped
+        self.mirror = _mapcache.Mirror(owner.views)  # what it has mapped
         self.thread = threading.Thread(
             target=self._serve, daemon=True,
             name=f"multigil-{owner.name}-process-{index}")
@@ -311,6 +311,7 @@ class ProcessWorkers:
         self.size = size
         self.sys_path = sys_path  # the pool's, from its creation
         self._queue = _Tasks()
+        self.views = _mapcache.Views()  # shared by the workers' Mirrors
         self._lock = threading.Lock()
         self._threads = []
         self._closed = False

@@ -77,3 +77,11 @@ def memfd_inodes(pid=None):
 def mapped(a=None):
     """memfd_inodes() of this process worker, while a task holds a."""
     return memfd_inodes()
+
+
+def hold_until(path, a):
+    """Waits for path while a (a SharedArray) is mapped here; this pid."""
+    import time
+    while not os.path.exists(path):
+        time.sleep(0.01)
+    return os.getpid()

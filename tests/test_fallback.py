@@ -170,6 +170,32 @@ def test_process_worker_keeps_a_mapping_until_the_block_is_freed():
         p.shutdown()
 
 
+def test_block_mapped_by_two_process_workers_is_dropped_once_freed(tmp_path):
+    """Regression: each worker's record of its mappings held a private
+    view of its own, so a block that two process workers had mapped was
+    never seen freed and stayed mapped in both."""
+    p = multigil.Pool(1, process_workers=2)
+    flag = tmp_path / "go"
+    try:
+        a = multigil.SharedArray(BIG, "f8")
+        ia = inode(a)
+        fs = [p.submit_process(hf.hold_until, str(flag), a) for _ in range(2)]
+        while not all(f.running() for f in fs):  # one on each worker
+            time.sleep(0.01)
+        flag.write_text("")
+        pids = {f.result() for f in fs}
+        assert len(pids) == 2
+        del a, fs
+        deadline = time.monotonic() + 60
+        while any(ia in hf.memfd_inodes(pid) for pid in pids) \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(ia in hf.memfd_inodes(pid) for pid in pids)
+    finally:
+        flag.write_text("")
+        p.shutdown()
+
+
 def test_mapping_cache_is_bounded(monkeypatch):
     from multigil import _mapcache
     monkeypatch.setattr(_mapcache, "MAX_ENTRIES", 2)
