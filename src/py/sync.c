@@ -25,7 +25,7 @@ typedef struct {
     PyObject *action;    /* a Barrier made here: its action, called as is
                             when this object's wait() arrives last */
     PyObject *weakrefs;
-    int encoding_action; /* barrier_export_action is running (GIL held) */
+    unsigned long encoding_in; /* the thread encoding the action, or 0 */
 } MgSyncObject;
 
 #define SYNC(o) (((MgSyncObject *)(o))->s)
@@ -50,7 +50,7 @@ sync_wrap(mg_state *st, mg_sync *s)
     self->s = s;
     self->action = NULL;
     self->weakrefs = NULL;
-    self->encoding_action = 0;
+    self->encoding_in = 0;
     PyObject_GC_Track(self);
     return (PyObject *)self;
 }
@@ -508,14 +508,18 @@ barrier_export_action(mg_state *st, MgSyncObject *self)
     if (self->action == NULL || mg_barrier_action(self->s) != NULL) {
         return 0;
     }
-    if (self->encoding_action) { /* met again inside its own action */
+    unsigned long me = PyThread_get_thread_ident();
+    if (self->encoding_in == me) { /* met again inside its own action */
         barrier_refers_to_itself(st);
         return -1;
     }
+    /* Another thread may encode it too meanwhile (pickling can switch
+     * threads): both encodings are equal, and the first one set wins. */
     mg_buf buf = MG_BUF_INIT;
-    self->encoding_action = 1;
+    unsigned long outer = self->encoding_in;
+    self->encoding_in = me;
     int rc = mg_codec_encode(st, self->action, &buf);
-    self->encoding_action = 0;
+    self->encoding_in = outer;
     for (size_t i = 0; rc == 0 && i < buf.nhandles; i++) {
         if (buf.handles[i] == &self->s->h) {
             barrier_refers_to_itself(st);
