@@ -149,7 +149,7 @@ def main(argv=None):
                    help="run these candidates only (and serial): threads, "
                    "process-fork, process-spawn, process-forkserver, "
                    "stdlib-interpreters, _interpreters-minimal, "
-                   "free-threaded, multigil")
+                   "free-threaded, multigil, multigil-columns")
     b.add_argument("--pool", action="store_true",
                    help="the pool's own figures instead: round trip, map "
                    "throughput, start-up, memory per worker")
