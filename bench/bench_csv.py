@@ -1,15 +1,19 @@
 """bench_csv.py - read_csv against csv, pandas, pyarrow, polars and DuckDB.
 
     python bench/bench_csv.py [--mb 100] [--files 8] [--repeat 3] [--dir D]
+                              [--reuse] [--readers a,b] [--configs 1f1t,...]
 
 Generates one file of about --mb MB (an int, a float, a short string, an
 often-empty int, and a text column with quoted commas and 1% quoted
 newlines) and the same rows in --files files, then times every reader at
 1 and 2 threads on both, warm page cache, best of --repeat, in MB/s of
 input. Each reader runs in its own subprocess (so thread settings that
-libraries read at import apply, and peak RSS is per reader). Readers that
-are not installed are listed as such. The machine is shared: numbers are
-noisy, compare within one run only.
+libraries read at import apply). Peak memory is the PSS of the reader's
+process tree (multigil._memory, sampled from here) minus its PSS once the
+library is imported: what the read itself costs, mapped file pages
+included. --reuse keeps the generated files in --dir between runs. Readers
+that are not installed are listed as such. The machine is shared: numbers
+are noisy, compare within one run only.
 """
 import argparse
 import json
@@ -19,6 +23,9 @@ import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from multigil import _memory  # noqa: E402
 
 WORDS = ["alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta"]
 
@@ -43,21 +50,23 @@ def gen_rows(target_bytes, seed=1):
     return out
 
 
-def write_files(d, mb, nfiles):
+def write_files(d, mb, nfiles, reuse=False):
     header = "id,value,name,opt,text\n"
-    rows = gen_rows(mb * 1_000_000)
     one = os.path.join(d, "one.csv")
+    many = [os.path.join(d, f"part{k:02d}.csv") for k in range(nfiles)]
+    stamp = os.path.join(d, f"done-{mb}-{nfiles}")
+    if reuse and os.path.exists(stamp):
+        return one, many
+    rows = gen_rows(mb * 1_000_000)
     with open(one, "w", newline="") as f:
         f.write(header)
         f.writelines(rows)
     per = -(-len(rows) // nfiles)
-    many = []
-    for k in range(nfiles):
-        p = os.path.join(d, f"part{k:02d}.csv")
+    for k, p in enumerate(many):
         with open(p, "w", newline="") as f:
             f.write(header)
             f.writelines(rows[k * per:(k + 1) * per])
-        many.append(p)
+    open(stamp, "w").close()
     return one, many
 
 
@@ -150,9 +159,18 @@ READERS = {"csv.reader": r_csv, "csv+procpool": r_csv_procs,
 SINGLE_THREADED = {"csv.reader", "pandas"}
 
 
+IMPORTS = {"csv.reader": ["csv"], "csv+procpool": ["csv", "concurrent.futures"],
+           "pandas": ["pandas"], "pyarrow": ["pyarrow.csv"],
+           "polars": ["polars"], "duckdb": ["duckdb"], "multigil": ["multigil"]}
+
+
 def child(name, paths, threads, repeat):
-    import resource
+    import importlib
     fn = READERS[name]
+    for m in IMPORTS[name]:
+        importlib.import_module(m)
+    print("ready", flush=True)
+    sys.stdin.readline()  # the parent has taken the baseline PSS
     best = None
     rows = None
     for _ in range(repeat):
@@ -160,9 +178,7 @@ def child(name, paths, threads, repeat):
         rows = fn(paths, threads)
         dt = time.perf_counter() - t0
         best = dt if best is None else min(best, dt)
-    rss = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-           + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
-    print(json.dumps({"best": best, "rows": rows, "rss_mb": rss}))
+    print(json.dumps({"best": best, "rows": rows}), flush=True)
 
 
 def measure(name, paths, threads, repeat):
@@ -173,11 +189,22 @@ def measure(name, paths, threads, repeat):
                    [root] + os.environ.get("PYTHONPATH", "").split(os.pathsep)))
     cmd = [sys.executable, __file__, "--child", name, str(threads),
            str(repeat), *paths]
-    p = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if p.returncode != 0:
-        last = (p.stderr.strip().splitlines() or ["?"])[-1]
+    p = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    ready = p.stdout.readline()
+    base = _memory.tree_pss(p.pid) or 0
+    with _memory.PeakSampler(p.pid, interval=0.01) as s:
+        if ready.strip() == "ready":
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        out, err = p.communicate()
+    if p.returncode != 0 or ready.strip() != "ready":
+        last = (err.strip().splitlines() or [ready.strip() or "?"])[-1]
         return {"error": last[:80]}
-    return json.loads(p.stdout.strip().splitlines()[-1])
+    r = json.loads(out.strip().splitlines()[-1])
+    r["pss_mb"] = ((s.peak or base) - base) / 1e6
+    return r
 
 
 def main():
@@ -187,18 +214,24 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--dir", default=None)
     ap.add_argument("--readers", default=",".join(READERS))
+    ap.add_argument("--reuse", action="store_true",
+                    help="keep the generated files in --dir between runs")
+    ap.add_argument("--configs", default="1f1t,1f2t,mf1t,mf2t",
+                    help="which of 1 file / many files at 1 / 2 threads")
     ap.add_argument("--child", nargs=argparse.REMAINDER)
     a = ap.parse_args()
     if a.child:
         name, threads, repeat, *paths = a.child
         return child(name, paths, int(threads), int(repeat))
     d = a.dir or tempfile.mkdtemp(prefix="bench_csv_")
-    one, many = write_files(d, a.mb, a.files)
+    one, many = write_files(d, a.mb, a.files, a.reuse)
     nbytes = os.path.getsize(one)
     print(f"# {nbytes / 1e6:.0f} MB in 1 file and {a.files} files; best of "
           f"{a.repeat}; MB/s of input (noisy: shared machine)")
-    configs = [("1 file", [one], 1), ("1 file", [one], 2),
-               (f"{a.files} files", many, 1), (f"{a.files} files", many, 2)]
+    every = {"1f1t": ("1 file", [one], 1), "1f2t": ("1 file", [one], 2),
+             "mf1t": (f"{a.files} files", many, 1),
+             "mf2t": (f"{a.files} files", many, 2)}
+    configs = [every[c] for c in a.configs.split(",")]
     results = {}
     for name in a.readers.split(","):
         for label, paths, threads in configs:
@@ -208,13 +241,15 @@ def main():
             results[(name, label, threads)] = r
             shown = r.get("error") or (f"{nbytes / 1e6 / r['best']:7.0f} MB/s"
                                        f"  rows={r['rows']}"
-                                       f"  peak RSS {r['rss_mb']:.0f} MB")
+                                       f"  peak PSS +{r['pss_mb']:.0f} MB")
             print(f"{name:11s} {label:8s} {threads}t  {shown}", flush=True)
     print()
-    print("| reader | 1 file 1t | 1 file 2t | many 1t | many 2t |")
-    print("|---|---|---|---|---|")
+    print("| reader | " + " | ".join(f"{lb} {t}t" for lb, _, t in configs)
+          + " | peak PSS MB |")
+    print("|---" * (len(configs) + 2) + "|")
     for name in a.readers.split(","):
         cells = []
+        pss = []
         for label, _, threads in configs:
             r = results.get((name, label, threads))
             if r is None:
@@ -223,7 +258,9 @@ def main():
                 cells.append("missing")
             else:
                 cells.append(f"{nbytes / 1e6 / r['best']:.0f}")
-        print(f"| {name} | " + " | ".join(cells) + " |")
+                pss.append(f"{r['pss_mb']:.0f}")
+        print(f"| {name} | " + " | ".join(cells) + " | "
+              + "/".join(pss) + " |")
     print()
     for label, _, threads in configs:
         mine = results.get(("multigil", label, threads))

@@ -41,6 +41,10 @@ typedef struct mg_csv_job {
     size_t n_rows;      /* SIZE_MAX: all */
     size_t skip_footer;
     size_t chunk_size;
+    /* Bytes after a chunk boundary in which the automaton's states must
+     * converge (mg_csv_sync); else the whole input is scanned. 0: a
+     * default. */
+    size_t sync_window;
     int nthreads;
     /* outputs */
     size_t nrows;

@@ -141,7 +141,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     mg_csv_piece head;
     size_t next;
     mg_csv_error err;
-    long nf = mg_csv_row(&d, NULL, buf, 0, len, &head, &next, &err);
+    long nf = mg_csv_row(&d, buf, 0, len, &head, &next, &err);
     mg_csv_piece_free(&head);
     if (nf <= 0 || nf > 64) {
         return 0;
