@@ -47,6 +47,7 @@ _ERRORS = {
 }
 _UTF8_BOM = b"\xef\xbb\xbf"
 _MIN_CHUNK = 1 << 16
+_MAX_CHUNK = 16 << 20
 _LIMIT_CHUNK = 1 << 20  # chunk size with n_rows (parsed in waves)
 
 
@@ -72,6 +73,9 @@ class _Source:
         self.name = name
         self.data = data
         self.keep = keep  # objects that must outlive data (mmap, file)
+        # data is a read-only mapping of the file: the C reader may drop
+        # the pages it has parsed from this process.
+        self.mapped = keep is not None and data is keep
 
 
 def _is_glob(s):
@@ -331,7 +335,7 @@ def read_csv(source, *, pool=None, delimiter=",", quotechar='"',
             raise CSVError(f"{src.name}: columns {found} differ from "
                            f"{names} of {sources[0].name}", file=src.name,
                            line=1)
-        segs.append((src.data, pos, len(src.data)))
+        segs.append((src.data, pos, len(src.data), src.mapped))
     if names is None:
         names = [f"column_{i}" for i in range(nfields or 0)]
     if nfields is not None and len(names) != nfields and nfields > 0:
@@ -341,12 +345,13 @@ def read_csv(source, *, pool=None, delimiter=",", quotechar='"',
     keep, out_names = _keep_map(names, columns)
     forced = _forced(out_names, dtypes)
     nthreads = _nthreads(pool, workers)
-    total = sum(e - s for _, s, e in segs)
+    total = sum(seg[2] - seg[1] for seg in segs)
     if chunk_size is None:
-        # One thread: one chunk per file (no scan pass); more: a few
-        # chunks per thread so that uneven chunks even out.
-        chunk_size = max(total, 1) if nthreads == 1 else \
-            max(_MIN_CHUNK, -(-total // (nthreads * 4)))
+        # A few chunks per thread so that uneven chunks even out, and no
+        # chunk over _MAX_CHUNK: each chunk's columns are freed once
+        # emitted, so the read needs about the result plus a few chunks.
+        chunk_size = min(_MAX_CHUNK, max(_MIN_CHUNK,
+                                         -(-total // (nthreads * 4))))
         if n_rows is not None and nthreads > 1:
             # Waves of small chunks, so that the read stops soon after
             # the rows are there.

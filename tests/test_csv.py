@@ -236,6 +236,23 @@ def test_n_rows_types_come_from_the_kept_rows():
             assert t.to_pydict() == {"a": [1.0, 2.0, 3.5]}
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_file_pages_dropped_after_parsing_are_read_again(tmp_path, workers):
+    """A mapped file's parsed pages are dropped from the process; parsing
+    a column again (its type changed late) and naming a bad line read
+    them back from the file."""
+    body = "".join(f"{k},{k % 7}\n" for k in range(100000))
+    p = tmp_path / "late.csv"
+    p.write_bytes(("a,b\n" + body + "x,1\n").encode())
+    t = mg.read_csv(p, workers=workers, chunk_size=50000)
+    assert t.schema == {"a": "string", "b": "int64"}
+    assert t["a"][99999] == "99999" and t["a"][100000] == "x"
+    assert t["b"].to_pylist()[:8] == [0, 1, 2, 3, 4, 5, 6, 0]
+    p.write_bytes(("a,b\n" + body + "1,2,3\n").encode())
+    e = _err(p, workers=workers, chunk_size=50000)
+    assert (e.line, e.column) == (100002, 3)
+
+
 def test_int64_overflow_becomes_float_not_wrapped():
     t = mg.read_csv(b"x\n9223372036854775807\n9223372036854775808\n")
     assert t.schema["x"] == "float64"

@@ -166,6 +166,9 @@ void *mg_csv_mem_grow(void *p, size_t old, size_t n, int *mapped);
 void mg_csv_mem_free(void *p, size_t n, int mapped);
 /* Asks for huge pages over a large mapping made elsewhere (a block). */
 void mg_csv_mem_advise(void *p, size_t n);
+/* Drops the whole pages of p[0, n), a read-only file mapping, from this
+ * process (they come back from the page cache when read again). */
+void mg_csv_mem_drop(const void *p, size_t n);
 
 enum { MG_CSV_BAD_ERROR = 0, MG_CSV_BAD_SKIP = 1 };
 

@@ -80,8 +80,12 @@ task_parse(void *ctx, size_t i)
 {
     run *r = ctx;
     chunk *c = &r->ch[r->wave0 + i];
-    (void)mg_csv_parse(&r->popts, r->j->segs[c->seg].buf, c->rs, c->re,
-                       r->max_rows, -1, 0, &c->tok);
+    const mg_csv_segment *s = &r->j->segs[c->seg];
+    (void)mg_csv_parse(&r->popts, s->buf, c->rs, c->re, r->max_rows, -1, 0,
+                       &c->tok);
+    if (s->droppable) {
+        mg_csv_mem_drop(s->buf + c->rs, c->re - c->rs);
+    }
 }
 
 /* Parses column k of chunk c again, as type t, over the rows it keeps. */

@@ -14,6 +14,10 @@
 typedef struct mg_csv_segment {
     const char *buf;
     size_t start, end;
+    /* buf is a read-only file mapping: the pages of each parsed chunk are
+     * dropped from the process (the page cache keeps them), so a big file
+     * does not stay resident in the reader. */
+    int droppable;
 } mg_csv_segment;
 
 /* One result column. INT/FLOAT/BOOL/DATE/TS: values holds nrows items of

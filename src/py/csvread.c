@@ -179,7 +179,8 @@ read_args_free(read_args *a)
     PyMem_Free(a->forced);
 }
 
-/* segments: list of (buffer, start, end). */
+/* segments: list of (buffer, start, end[, droppable]); droppable: the
+ * buffer is a read-only file mapping (csv_read.h). */
 static int
 segments_from(PyObject *list, read_args *a)
 {
@@ -197,8 +198,9 @@ segments_from(PyObject *list, read_args *a)
     for (size_t i = 0; i < n; i++) {
         PyObject *obj;
         Py_ssize_t start, end;
-        if (!PyArg_ParseTuple(PyList_GET_ITEM(list, i), "Onn;segment", &obj,
-                              &start, &end)) {
+        int droppable = 0;
+        if (!PyArg_ParseTuple(PyList_GET_ITEM(list, i), "Onn|p;segment", &obj,
+                              &start, &end, &droppable)) {
             return -1;
         }
         if (PyObject_GetBuffer(obj, &a->views[i], PyBUF_SIMPLE) < 0) {
@@ -212,6 +214,7 @@ segments_from(PyObject *list, read_args *a)
         a->segs[i].buf = a->views[i].buf;
         a->segs[i].start = (size_t)start;
         a->segs[i].end = (size_t)end;
+        a->segs[i].droppable = droppable;
     }
     return 0;
 }
