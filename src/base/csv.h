@@ -238,12 +238,18 @@ typedef struct mg_csv_col {
     mg_csv_num *vals;
     char *data;
     int64_t *offs;    /* n + 1 */
-    uint8_t *valid;   /* bitmap, NULL until the first null */
+    uint8_t *valid;   /* bitmap (valbuf), NULL until the first null */
     size_t len;       /* string bytes */
+    /* The buffers' capacities (rows, bytes, rows, rows), kept for the
+     * next use of the column (mg_csv_col_init). */
+    size_t vcap, dcap, ocap, valcap;
+    uint8_t *valbuf;
     int vmapped, dmapped, omapped, valmapped;
 } mg_csv_col;
 
-/* want: the types to try (bit t); 0: string. */
+/* want: the types to try (bit t); 0: string. c is zeroed, or a column
+ * used before: its buffers are kept where large enough (their pages are
+ * touched already). */
 void mg_csv_col_init(mg_csv_col *c, const mg_csv_values *v, unsigned want,
                      size_t maxrows, size_t maxbytes);
 void mg_csv_col_free(mg_csv_col *c);
@@ -304,12 +310,14 @@ typedef struct mg_csv_chunk {
 
 /* Parses the rows of buf[start, end) (start is a row start, end a row
  * start or the end of the input), at most max_rows of them, into out
- * (initialized here). only >= 0: fill only that column (the others are
- * not kept); the column then tries only want_only. Returns MG_CSV_OK or
- * the code also stored in out->err. */
+ * (initialized here; with reuse, out is a chunk parsed before whose
+ * buffers are used again). only >= 0: fill only that column (the others
+ * are not kept); the column then tries only want_only. Returns MG_CSV_OK
+ * or the code also stored in out->err. */
 mg_csv_code mg_csv_parse(const mg_csv_parseopts *o, const char *buf,
                          size_t start, size_t end, size_t max_rows,
-                         long only, unsigned want_only, mg_csv_chunk *out);
+                         long only, unsigned want_only, mg_csv_chunk *out,
+                         int reuse);
 void mg_csv_chunk_free(mg_csv_chunk *c);
 /* Position of kept row k (< c->nrows) of a chunk parsed from start. */
 size_t mg_csv_row_pos(const mg_csv_parseopts *o, const char *buf,

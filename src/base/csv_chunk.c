@@ -133,11 +133,25 @@ parse_rows(const mg_csv_parseopts *o, mg_csv_rowp *rp, const int *dest,
 mg_csv_code
 mg_csv_parse(const mg_csv_parseopts *o, const char *buf, size_t start,
              size_t end, size_t max_rows, long only, unsigned want_only,
-             mg_csv_chunk *out)
+             mg_csv_chunk *out, int reuse)
 {
-    memset(out, 0, sizeof(*out));
+    if (reuse && out->cols != NULL && out->ncols == o->ncols) {
+        mg_csv_col *cols = out->cols;
+        size_t *checks = out->checkpoints, checkcap = out->checkcap;
+        memset(out, 0, sizeof(*out));
+        out->cols = cols;
+        out->checkpoints = checks;
+        out->checkcap = checkcap;
+    }
+    else {
+        if (reuse) {
+            mg_csv_chunk_free(out);
+        }
+        memset(out, 0, sizeof(*out));
+        out->cols = MG_RAW_CALLOC(o->ncols ? o->ncols : 1,
+                                  sizeof(mg_csv_col));
+    }
     out->ncols = o->ncols;
-    out->cols = MG_RAW_CALLOC(o->ncols ? o->ncols : 1, sizeof(mg_csv_col));
     int *dest = field_dest(o, only);
     mg_csv_rowp rp;
     int rp_ok = mg_csv_rowp_init(&rp, o->dialect, buf, end, o->nfields) == 0;
@@ -175,7 +189,7 @@ mg_csv_row_pos(const mg_csv_parseopts *o, const char *buf,
     /* Row k is the last of k + 1 rows kept (skipped rows between). */
     size_t rows = k + 1 - (ck < c->ncheck ? ck * MG_CSV_CHECKPOINT : 0);
     mg_csv_chunk tmp;
-    (void)mg_csv_parse(o, buf, from, end, rows, -2, 0, &tmp);
+    (void)mg_csv_parse(o, buf, from, end, rows, -2, 0, &tmp, 0);
     size_t pos = tmp.nrows ? tmp.last_row : from;
     mg_csv_chunk_free(&tmp);
     return pos;

@@ -32,11 +32,53 @@ null_set_has_empty(const mg_csv_strset *s)
     return 0;
 }
 
+/* Buffer sizes for a capacity of rows / bytes. */
+#define VALS_BYTES(rows) ((rows) * sizeof(mg_csv_num))
+#define DATA_BYTES(bytes) ((bytes) + 16)
+#define OFFS_BYTES(rows) (((rows) + 1) * sizeof(int64_t))
+#define VALID_BYTES(rows) ((rows) / 8 + 1)
+
+static void
+free_vals(mg_csv_col *c)
+{
+    mg_csv_mem_free(c->vals, VALS_BYTES(c->vcap), c->vmapped);
+    c->vals = NULL;
+    c->vcap = 0;
+}
+
+static void
+free_text(mg_csv_col *c)
+{
+    mg_csv_mem_free(c->data, DATA_BYTES(c->dcap), c->dmapped);
+    mg_csv_mem_free(c->offs, OFFS_BYTES(c->ocap), c->omapped);
+    c->data = NULL;
+    c->offs = NULL;
+    c->dcap = c->ocap = 0;
+}
+
+static void
+free_valid(mg_csv_col *c)
+{
+    mg_csv_mem_free(c->valbuf, VALID_BYTES(c->valcap), c->valmapped);
+    c->valbuf = NULL;
+    c->valcap = 0;
+}
+
 void
 mg_csv_col_init(mg_csv_col *c, const mg_csv_values *v, unsigned want,
                 size_t maxrows, size_t maxbytes)
 {
-    memset(c, 0, sizeof(*c));
+    /* Buffers a previous use left that are large enough are kept: their
+     * pages are touched already. */
+    if (c->vals != NULL && c->vcap < maxrows) {
+        free_vals(c);
+    }
+    if (c->data != NULL && (c->dcap < maxbytes || c->ocap < maxrows)) {
+        free_text(c);
+    }
+    if (c->valbuf != NULL && c->valcap < maxrows) {
+        free_valid(c);
+    }
     c->v = v;
     c->mask = want & NUM_BITS;
     c->store = c->mask ? __builtin_ctz(c->mask) : MG_CSV_STR;
@@ -44,29 +86,21 @@ mg_csv_col_init(mg_csv_col *c, const mg_csv_values *v, unsigned want,
     for (int t = 0; t < MG_CSV_NTYPES; t++) {
         c->first_bad[t] = SIZE_MAX;
     }
+    c->n = c->nulls = c->len = 0;
+    c->negzero = 0;
+    c->valid = NULL;
     c->maxrows = maxrows;
     c->maxbytes = maxbytes;
     c->null_empty = null_set_has_empty(&v->nulls);
     c->null_other = v->nulls.n > (size_t)c->null_empty;
 }
 
-static void
-free_vals(mg_csv_col *c)
-{
-    mg_csv_mem_free(c->vals, c->maxrows * sizeof(mg_csv_num), c->vmapped);
-    c->vals = NULL;
-}
-
 void
 mg_csv_col_free(mg_csv_col *c)
 {
     free_vals(c);
-    mg_csv_mem_free(c->data, c->maxbytes + 16, c->dmapped);
-    mg_csv_mem_free(c->offs, (c->maxrows + 1) * sizeof(int64_t),
-                    c->omapped);
-    mg_csv_mem_free(c->valid, c->maxrows / 8 + 1, c->valmapped);
-    c->data = NULL;
-    c->offs = NULL;
+    free_text(c);
+    free_valid(c);
     c->valid = NULL;
 }
 
@@ -76,20 +110,23 @@ store_buffers(mg_csv_col *c)
 {
     if (c->store == MG_CSV_STR) {
         if (c->data == NULL) {
-            c->data = mg_csv_mem_alloc(c->maxbytes + 16, &c->dmapped);
-            c->offs = mg_csv_mem_alloc((c->maxrows + 1) * sizeof(int64_t),
-                                       &c->omapped);
+            c->data = mg_csv_mem_alloc(DATA_BYTES(c->maxbytes), &c->dmapped);
+            c->offs = mg_csv_mem_alloc(OFFS_BYTES(c->maxrows), &c->omapped);
+            c->dcap = c->maxbytes;
+            c->ocap = c->maxrows;
             if (c->data == NULL || c->offs == NULL) {
+                free_text(c);
                 return -1;
             }
-            c->offs[0] = 0;
         }
+        c->offs[0] = 0;
         return 0;
     }
     if (c->store >= 0 && c->vals == NULL) {
-        c->vals = mg_csv_mem_alloc(c->maxrows * sizeof(mg_csv_num),
-                                   &c->vmapped);
+        c->vals = mg_csv_mem_alloc(VALS_BYTES(c->maxrows), &c->vmapped);
+        c->vcap = c->maxrows;
         if (c->vals == NULL) {
+            c->vcap = 0;
             return -1;
         }
     }
@@ -122,7 +159,6 @@ switch_store(mg_csv_col *c, int to, size_t r)
 {
     int from = c->store;
     if (r == c->nulls) { /* nothing but nulls so far: start afresh */
-        free_vals(c);
         c->store = to;
         if (store_buffers(c) < 0) {
             return -1;
@@ -148,8 +184,7 @@ switch_store(mg_csv_col *c, int to, size_t r)
         c->store = to;
         return 0;
     }
-    free_vals(c); /* given up: parsed again with the final type */
-    c->store = -1;
+    c->store = -1; /* given up: parsed again with the final type */
     return 0;
 }
 
@@ -220,19 +255,19 @@ add_slow(mg_csv_col *c, size_t r, const char *s, size_t n)
 static int
 add_null(mg_csv_col *c, size_t r)
 {
-    if (c->valid == NULL) {
-        c->valid = mg_csv_mem_alloc(c->maxrows / 8 + 1, &c->valmapped);
-        if (c->valid == NULL) {
-            return -1;
+    if (c->valid == NULL) { /* the first null: rows before are valid */
+        if (c->valbuf == NULL) {
+            c->valbuf = mg_csv_mem_alloc(VALID_BYTES(c->maxrows),
+                                         &c->valmapped);
+            if (c->valbuf == NULL) {
+                return -1;
+            }
+            c->valcap = c->maxrows;
         }
-        if (!c->valmapped) {
-            memset(c->valid, 0, c->maxrows / 8 + 1);
-        }
-        memset(c->valid, 0xFF, r / 8);
-        for (size_t i = r & ~(size_t)7; i < r; i++) {
-            c->valid[i >> 3] |= (uint8_t)(1u << (i & 7));
-        }
+        c->valid = c->valbuf;
+        memset(c->valid, 0xFF, r / 8 + 1);
     }
+    c->valid[r >> 3] &= (uint8_t)~(1u << (r & 7));
     c->nulls++;
     null_value(c, r);
     return 0;
