@@ -94,9 +94,16 @@ parse_rows(const mg_csv_parseopts *o, mg_csv_rowp *rp, const int *dest,
 {
     size_t pos = start;
     while (out->nrows < max_rows) {
-        pos = mg_csv_skip_blank(o->dialect, rp->buf, pos, end);
         if (pos >= end) {
             break;
+        }
+        unsigned char c0 = (unsigned char)rp->buf[pos];
+        if (c0 == '\n' || c0 == '\r'
+            || (o->dialect->has_comment && c0 == o->dialect->comment)) {
+            pos = mg_csv_skip_blank(o->dialect, rp->buf, pos, end);
+            if (pos >= end) {
+                break;
+            }
         }
         if (out->nrows % MG_CSV_CHECKPOINT == 0
             && checkpoint_add(out, pos) < 0) {

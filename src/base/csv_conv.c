@@ -108,16 +108,6 @@ mg_csv_parse_float(const char *s, size_t n, double *out)
         neg = s[0] == '-';
         i = 1;
     }
-    const char *w = s + i;
-    size_t wn = n - i;
-    if (word_is(w, wn, "inf") || word_is(w, wn, "infinity")) {
-        *out = neg ? -INFINITY : INFINITY;
-        return 1;
-    }
-    if (word_is(w, wn, "nan")) {
-        *out = neg ? -NAN : NAN;
-        return 1;
-    }
     uint64_t mant = 0;
     int sig = 0, digits = 0, exact = 1;
     long e10 = 0;
@@ -144,6 +134,16 @@ mg_csv_parse_float(const char *s, size_t n, double *out)
         }
     }
     if (digits == 0) {
+        const char *w = s + (neg || (n && s[0] == '+'));
+        size_t wn = n - (size_t)(w - s);
+        if (word_is(w, wn, "inf") || word_is(w, wn, "infinity")) {
+            *out = neg ? -INFINITY : INFINITY;
+            return 1;
+        }
+        if (word_is(w, wn, "nan")) {
+            *out = neg ? -NAN : NAN;
+            return 1;
+        }
         return 0;
     }
     if (i < n && (s[i] == 'e' || s[i] == 'E')) {

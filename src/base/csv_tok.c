@@ -619,13 +619,14 @@ mg_csv_rowp_parse(mg_csv_rowp *p, size_t pos, size_t *next,
             return -1;
         }
         if (nf < p->maxf) {
-            if (f.scr) {
+            if (f.scr) { /* resolved below: scratch may still move */
                 p->off[nf] = f.sstart | SCRATCH_FLAG;
                 p->clen[nf] = p->slen - f.sstart;
                 scratch_used = 1;
             }
             else {
                 p->off[nf] = f.fs;
+                p->cell[nf] = buf + f.fs;
                 p->clen[nf] = f.fe - f.fs;
             }
         }
@@ -651,17 +652,13 @@ mg_csv_rowp_parse(mg_csv_rowp *p, size_t pos, size_t *next,
         }
         /* c is the delimiter: another field follows (maybe empty). */
     }
-    size_t n = nf < p->maxf ? nf : p->maxf;
-    if (!scratch_used) {
-        for (size_t i = 0; i < n; i++) {
-            p->cell[i] = buf + p->off[i];
-        }
-    }
-    else {
+    if (scratch_used) {
+        size_t n = nf < p->maxf ? nf : p->maxf;
         for (size_t i = 0; i < n; i++) {
             size_t o = p->off[i];
-            p->cell[i] = (o & SCRATCH_FLAG) ? p->scratch + (o & ~SCRATCH_FLAG)
-                                            : buf + o;
+            if (o & SCRATCH_FLAG) {
+                p->cell[i] = p->scratch + (o & ~SCRATCH_FLAG);
+            }
         }
     }
     return (long)nf;
