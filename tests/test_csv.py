@@ -253,6 +253,21 @@ def test_file_pages_dropped_after_parsing_are_read_again(tmp_path, workers):
     assert (e.line, e.column) == (100002, 3)
 
 
+def test_first_error_in_input_order_whatever_the_split():
+    """A cell that misses its forced type before a ragged row is the error
+    reported, for every chunk size (the split never decides which error a
+    read reports)."""
+    data = b"a,b\n1,2\n3,4\nx,5\n6,7\n8,9\n1,2,3\n"
+    for chunk in range(1, len(data) + 1, 3):
+        for workers in (1, 3):
+            e = _err(data, dtypes={"a": "i8"}, chunk_size=chunk,
+                     workers=workers)
+            assert (e.line, e.column) == (4, 1), (chunk, workers)
+            assert "forced type" in str(e)
+    e = _err(data, chunk_size=4, workers=2)
+    assert (e.line, e.column) == (7, 3)
+
+
 def test_int64_overflow_becomes_float_not_wrapped():
     t = mg.read_csv(b"x\n9223372036854775807\n9223372036854775808\n")
     assert t.schema["x"] == "float64"
