@@ -12,7 +12,8 @@ take turns (--repeat rounds of every reader, each in a fresh process doing
 libraries read at import apply). Peak memory is the PSS of the reader's
 process tree (multigil._memory, sampled from here) minus its PSS once the
 library is imported: what the read itself costs, mapped file pages
-included. --reuse keeps the generated files in --dir between runs. Readers
+included (taken in a separate run of one read: sampling slows the reader,
+so the timed runs are not sampled). --reuse keeps the generated files in --dir between runs. Readers
 that are not installed are listed as such. The machine is shared: numbers
 are noisy, compare within one run only.
 """
@@ -182,7 +183,7 @@ def child(name, paths, threads, repeat):
     print(json.dumps({"best": best, "rows": rows}), flush=True)
 
 
-def measure(name, paths, threads, repeat):
+def measure(name, paths, threads, repeat, pss=False):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, POLARS_MAX_THREADS=str(threads),
                OMP_NUM_THREADS=str(threads),
@@ -195,16 +196,24 @@ def measure(name, paths, threads, repeat):
                          text=True)
     ready = p.stdout.readline()
     base = _memory.tree_pss(p.pid) or 0
-    with _memory.PeakSampler(p.pid, interval=0.01) as s:
-        if ready.strip() == "ready":
-            p.stdin.write("go\n")
-            p.stdin.flush()
-        out, err = p.communicate()
+    # The sampler reads /proc/PID/smaps_rollup, which walks the process's
+    # mappings under its mm lock and slows the reader: timed runs go
+    # unsampled, a separate run (pss=True) gives the peak.
+    s = _memory.PeakSampler(p.pid, interval=0.01)
+    if pss:
+        s.start()
+    if ready.strip() == "ready":
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    out, err = p.communicate()
+    if pss:
+        s.stop()
     if p.returncode != 0 or ready.strip() != "ready":
         last = (err.strip().splitlines() or [ready.strip() or "?"])[-1]
         return {"error": last[:80]}
     r = json.loads(out.strip().splitlines()[-1])
-    r["pss_mb"] = ((s.peak or base) - base) / 1e6
+    if pss:
+        r["pss_mb"] = ((s.peak or base) - base) / 1e6
     return r
 
 
@@ -250,15 +259,14 @@ def main():
                 old = results.get((name, label, threads))
                 if old is None or "error" in r or (
                         "best" in old and r["best"] < old["best"]):
-                    if old is not None and "pss_mb" in old and "pss_mb" in r:
-                        r["pss_mb"] = max(r["pss_mb"], old["pss_mb"])
                     results[(name, label, threads)] = r
-                elif "pss_mb" in r:
-                    old["pss_mb"] = max(old["pss_mb"], r["pss_mb"])
         for name in a.readers.split(","):
             r = results.get((name, label, threads))
             if r is None:
                 continue
+            if "best" in r:
+                m = measure(name, paths, threads, 1, pss=True)
+                r["pss_mb"] = m.get("pss_mb", float("nan"))
             shown = r.get("error") or (f"{nbytes / 1e6 / r['best']:7.0f} MB/s"
                                        f"  rows={r['rows']}"
                                        f"  peak PSS +{r['pss_mb']:.0f} MB")
