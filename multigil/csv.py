@@ -48,7 +48,7 @@ _ERRORS = {
 _UTF8_BOM = b"\xef\xbb\xbf"
 _MIN_CHUNK = 1 << 16
 _MAX_CHUNK = 16 << 20
-_LIMIT_CHUNK = 1 << 20  # chunk size with n_rows (parsed in waves)
+_LIMIT_CHUNK = 1 << 20  # chunk size with n_rows (stops after the round)
 
 
 class CSVError(ValueError):
