@@ -1,15 +1,21 @@
 """bench_csv.py - read_csv against csv, pandas, pyarrow, polars and DuckDB.
 
     python bench/bench_csv.py [--mb 100] [--files 8] [--repeat 3] [--dir D]
+                              [--reuse] [--readers a,b] [--configs 1f1t,...]
 
 Generates one file of about --mb MB (an int, a float, a short string, an
 often-empty int, and a text column with quoted commas and 1% quoted
 newlines) and the same rows in --files files, then times every reader at
-1 and 2 threads on both, warm page cache, best of --repeat, in MB/s of
-input. Each reader runs in its own subprocess (so thread settings that
-libraries read at import apply, and peak RSS is per reader). Readers that
-are not installed are listed as such. The machine is shared: numbers are
-noisy, compare within one run only.
+1 and 2 threads on both, warm page cache, in MB/s of input: the readers
+take turns (--repeat rounds of every reader, each in a fresh process doing
+--inner reads), best time kept. Each reader runs in its own subprocess (so thread settings that
+libraries read at import apply). Peak memory is the PSS of the reader's
+process tree (multigil._memory, sampled from here) minus its PSS once the
+library is imported: what the read itself costs, mapped file pages
+included (taken in a separate run of one read: sampling slows the reader,
+so the timed runs are not sampled). --reuse keeps the generated files in --dir between runs. Readers
+that are not installed are listed as such. The machine is shared: numbers
+are noisy, compare within one run only.
 """
 import argparse
 import json
@@ -19,6 +25,9 @@ import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from multigil import _memory  # noqa: E402
 
 WORDS = ["alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta"]
 
@@ -43,21 +52,23 @@ def gen_rows(target_bytes, seed=1):
     return out
 
 
-def write_files(d, mb, nfiles):
+def write_files(d, mb, nfiles, reuse=False):
     header = "id,value,name,opt,text\n"
-    rows = gen_rows(mb * 1_000_000)
     one = os.path.join(d, "one.csv")
+    many = [os.path.join(d, f"part{k:02d}.csv") for k in range(nfiles)]
+    stamp = os.path.join(d, f"done-{mb}-{nfiles}")
+    if reuse and os.path.exists(stamp):
+        return one, many
+    rows = gen_rows(mb * 1_000_000)
     with open(one, "w", newline="") as f:
         f.write(header)
         f.writelines(rows)
     per = -(-len(rows) // nfiles)
-    many = []
-    for k in range(nfiles):
-        p = os.path.join(d, f"part{k:02d}.csv")
+    for k, p in enumerate(many):
         with open(p, "w", newline="") as f:
             f.write(header)
             f.writelines(rows[k * per:(k + 1) * per])
-        many.append(p)
+    open(stamp, "w").close()
     return one, many
 
 
@@ -150,9 +161,18 @@ READERS = {"csv.reader": r_csv, "csv+procpool": r_csv_procs,
 SINGLE_THREADED = {"csv.reader", "pandas"}
 
 
+IMPORTS = {"csv.reader": ["csv"], "csv+procpool": ["csv", "concurrent.futures"],
+           "pandas": ["pandas"], "pyarrow": ["pyarrow.csv"],
+           "polars": ["polars"], "duckdb": ["duckdb"], "multigil": ["multigil"]}
+
+
 def child(name, paths, threads, repeat):
-    import resource
+    import importlib
     fn = READERS[name]
+    for m in IMPORTS[name]:
+        importlib.import_module(m)
+    print("ready", flush=True)
+    sys.stdin.readline()  # the parent has taken the baseline PSS
     best = None
     rows = None
     for _ in range(repeat):
@@ -160,12 +180,10 @@ def child(name, paths, threads, repeat):
         rows = fn(paths, threads)
         dt = time.perf_counter() - t0
         best = dt if best is None else min(best, dt)
-    rss = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-           + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
-    print(json.dumps({"best": best, "rows": rows, "rss_mb": rss}))
+    print(json.dumps({"best": best, "rows": rows}), flush=True)
 
 
-def measure(name, paths, threads, repeat):
+def measure(name, paths, threads, repeat, pss=False):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, POLARS_MAX_THREADS=str(threads),
                OMP_NUM_THREADS=str(threads),
@@ -173,11 +191,30 @@ def measure(name, paths, threads, repeat):
                    [root] + os.environ.get("PYTHONPATH", "").split(os.pathsep)))
     cmd = [sys.executable, __file__, "--child", name, str(threads),
            str(repeat), *paths]
-    p = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if p.returncode != 0:
-        last = (p.stderr.strip().splitlines() or ["?"])[-1]
+    p = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    ready = p.stdout.readline()
+    base = _memory.tree_pss(p.pid) or 0
+    # The sampler reads /proc/PID/smaps_rollup, which walks the process's
+    # mappings under its mm lock and slows the reader: timed runs go
+    # unsampled, a separate run (pss=True) gives the peak.
+    s = _memory.PeakSampler(p.pid, interval=0.01)
+    if pss:
+        s.start()
+    if ready.strip() == "ready":
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    out, err = p.communicate()
+    if pss:
+        s.stop()
+    if p.returncode != 0 or ready.strip() != "ready":
+        last = (err.strip().splitlines() or [ready.strip() or "?"])[-1]
         return {"error": last[:80]}
-    return json.loads(p.stdout.strip().splitlines()[-1])
+    r = json.loads(out.strip().splitlines()[-1])
+    if pss:
+        r["pss_mb"] = ((s.peak or base) - base) / 1e6
+    return r
 
 
 def main():
@@ -185,36 +222,62 @@ def main():
     ap.add_argument("--mb", type=int, default=100)
     ap.add_argument("--files", type=int, default=8)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--inner", type=int, default=2,
+                    help="reads per reader process (the first one also "
+                         "pays for fresh memory)")
     ap.add_argument("--dir", default=None)
     ap.add_argument("--readers", default=",".join(READERS))
+    ap.add_argument("--reuse", action="store_true",
+                    help="keep the generated files in --dir between runs")
+    ap.add_argument("--configs", default="1f1t,1f2t,mf1t,mf2t",
+                    help="which of 1 file / many files at 1 / 2 threads")
     ap.add_argument("--child", nargs=argparse.REMAINDER)
     a = ap.parse_args()
     if a.child:
         name, threads, repeat, *paths = a.child
         return child(name, paths, int(threads), int(repeat))
     d = a.dir or tempfile.mkdtemp(prefix="bench_csv_")
-    one, many = write_files(d, a.mb, a.files)
+    one, many = write_files(d, a.mb, a.files, a.reuse)
     nbytes = os.path.getsize(one)
     print(f"# {nbytes / 1e6:.0f} MB in 1 file and {a.files} files; best of "
-          f"{a.repeat}; MB/s of input (noisy: shared machine)")
-    configs = [("1 file", [one], 1), ("1 file", [one], 2),
-               (f"{a.files} files", many, 1), (f"{a.files} files", many, 2)]
+          f"{a.repeat} interleaved runs x {a.inner} reads; MB/s of input "
+          f"(noisy: shared machine); load {os.getloadavg()[0]:.1f}")
+    every = {"1f1t": ("1 file", [one], 1), "1f2t": ("1 file", [one], 2),
+             "mf1t": (f"{a.files} files", many, 1),
+             "mf2t": (f"{a.files} files", many, 2)}
+    configs = [every[c] for c in a.configs.split(",")]
     results = {}
-    for name in a.readers.split(","):
-        for label, paths, threads in configs:
-            if threads > 1 and name in SINGLE_THREADED:
+    # Interleaved: each repeat runs every reader once (in a fresh process,
+    # --inner reads, the best kept), so that a change in the machine's load
+    # during the run hits every reader alike; the best over the repeats.
+    for label, paths, threads in configs:
+        for rep in range(a.repeat):
+            for name in a.readers.split(","):
+                if threads > 1 and name in SINGLE_THREADED:
+                    continue
+                r = measure(name, paths, threads, a.inner)
+                old = results.get((name, label, threads))
+                if old is None or "error" in r or (
+                        "best" in old and r["best"] < old["best"]):
+                    results[(name, label, threads)] = r
+        for name in a.readers.split(","):
+            r = results.get((name, label, threads))
+            if r is None:
                 continue
-            r = measure(name, paths, threads, a.repeat)
-            results[(name, label, threads)] = r
+            if "best" in r:
+                m = measure(name, paths, threads, 1, pss=True)
+                r["pss_mb"] = m.get("pss_mb", float("nan"))
             shown = r.get("error") or (f"{nbytes / 1e6 / r['best']:7.0f} MB/s"
                                        f"  rows={r['rows']}"
-                                       f"  peak RSS {r['rss_mb']:.0f} MB")
+                                       f"  peak PSS +{r['pss_mb']:.0f} MB")
             print(f"{name:11s} {label:8s} {threads}t  {shown}", flush=True)
     print()
-    print("| reader | 1 file 1t | 1 file 2t | many 1t | many 2t |")
-    print("|---|---|---|---|---|")
+    print("| reader | " + " | ".join(f"{lb} {t}t" for lb, _, t in configs)
+          + " | peak PSS MB |")
+    print("|---" * (len(configs) + 2) + "|")
     for name in a.readers.split(","):
         cells = []
+        pss = []
         for label, _, threads in configs:
             r = results.get((name, label, threads))
             if r is None:
@@ -223,7 +286,9 @@ def main():
                 cells.append("missing")
             else:
                 cells.append(f"{nbytes / 1e6 / r['best']:.0f}")
-        print(f"| {name} | " + " | ".join(cells) + " |")
+                pss.append(f"{r['pss_mb']:.0f}")
+        print(f"| {name} | " + " | ".join(cells) + " | "
+              + "/".join(pss) + " |")
     print()
     for label, _, threads in configs:
         mine = results.get(("multigil", label, threads))

@@ -1,12 +1,13 @@
 """multigil.csv - read_csv: CSV files straight into a Table of shared columns.
 
 The parsing is C (src/base/csv_*.c, through multigil._core._csv_read): the
-input is split into chunks, the quote state at every chunk boundary is
-computed exactly (each chunk is scanned from every state of the row
-automaton and the states are composed from the start), each chunk's exact
-row range is tokenized into per-column pieces, types are inferred over the
-whole input, and the pieces are converted into shared column blocks, all
-in parallel on C threads with the GIL released. This module handles
+input is split into chunks, the first row start after every chunk
+boundary is found exactly (the row automaton run from every state until
+the states converge, or else a scan of every chunk composed from the
+start), each chunk's rows are parsed in one pass into typed per-chunk
+columns, types are unified over the whole input, and the chunks' columns
+are emitted into shared column blocks, all in parallel on C threads with
+the GIL released. This module handles
 sources, encodings, headers and the options, and names file, line and
 column in errors. See docs/csv.md.
 """
@@ -46,6 +47,8 @@ _ERRORS = {
 }
 _UTF8_BOM = b"\xef\xbb\xbf"
 _MIN_CHUNK = 1 << 16
+_MAX_CHUNK = 16 << 20
+_LIMIT_CHUNK = 1 << 20  # chunk size with n_rows (stops after the round)
 
 
 class CSVError(ValueError):
@@ -70,6 +73,9 @@ class _Source:
         self.name = name
         self.data = data
         self.keep = keep  # objects that must outlive data (mmap, file)
+        # data is a read-only mapping of the file: the C reader may drop
+        # the pages it has parsed from this process.
+        self.mapped = keep is not None and data is keep
 
 
 def _is_glob(s):
@@ -299,13 +305,15 @@ def read_csv(source, *, pool=None, delimiter=",", quotechar='"',
              true_values=("True", "TRUE", "true"),
              false_values=("False", "FALSE", "false"), encoding="utf-8",
              on_bad_lines="error", n_rows=None, workers=None,
-             chunk_size=None):
+             chunk_size=None, sync_window=None):
     """Read CSV into a Table. See docs/csv.md for every option.
 
     source: a path, a glob, a list of paths (one table, rows in order),
     bytes, or a binary file object. The parse runs on C threads: as many
     as pool.workers (or `workers`, or os.cpu_count()); chunk_size (bytes)
-    forces the size of the chunks a file is split into.
+    forces the size of the chunks a file is split into; sync_window
+    (bytes, testing) how far after a chunk boundary the row automaton must
+    converge before the split falls back to scanning every chunk.
     """
     if on_bad_lines not in ("error", "skip", "warn"):
         raise ValueError("on_bad_lines must be 'error', 'skip' or 'warn'")
@@ -327,7 +335,7 @@ def read_csv(source, *, pool=None, delimiter=",", quotechar='"',
             raise CSVError(f"{src.name}: columns {found} differ from "
                            f"{names} of {sources[0].name}", file=src.name,
                            line=1)
-        segs.append((src.data, pos, len(src.data)))
+        segs.append((src.data, pos, len(src.data), src.mapped))
     if names is None:
         names = [f"column_{i}" for i in range(nfields or 0)]
     if nfields is not None and len(names) != nfields and nfields > 0:
@@ -337,12 +345,19 @@ def read_csv(source, *, pool=None, delimiter=",", quotechar='"',
     keep, out_names = _keep_map(names, columns)
     forced = _forced(out_names, dtypes)
     nthreads = _nthreads(pool, workers)
-    total = sum(e - s for _, s, e in segs)
+    total = sum(seg[2] - seg[1] for seg in segs)
     if chunk_size is None:
-        # One thread: one chunk per file (no scan pass); more: a few
-        # chunks per thread so that uneven chunks even out.
-        chunk_size = max(total, 1) if nthreads == 1 else \
-            max(_MIN_CHUNK, -(-total // (nthreads * 4)))
+        # A few chunks per thread so that uneven chunks even out, and no
+        # chunk over _MAX_CHUNK: each chunk's columns are freed once
+        # emitted, so the read needs about the result plus a few chunks.
+        chunk_size = min(_MAX_CHUNK, max(_MIN_CHUNK,
+                                         -(-total // (nthreads * 4))))
+        if n_rows is not None and nthreads > 1:
+            # Waves of small chunks, so that the read stops soon after
+            # the rows are there.
+            chunk_size = min(chunk_size, _LIMIT_CHUNK)
+    if sync_window is not None and sync_window < 1:
+        raise ValueError("sync_window must be >= 1")
     res = _core._csv_read(
         segs, dialect, nfields, keep, forced,
         _bytes_list(null_values, "null_values"),
@@ -350,7 +365,7 @@ def read_csv(source, *, pool=None, delimiter=",", quotechar='"',
         _bytes_list(false_values, "false_values"),
         1 if on_bad_lines != "error" else 0,
         -1 if n_rows is None else n_rows, skip_footer, int(chunk_size),
-        nthreads)
+        nthreads, int(sync_window or 0))
     if not res[0]:
         _, code, seg, pos, field, nf = res
         src = sources[seg]

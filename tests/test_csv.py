@@ -49,14 +49,21 @@ def tables(draw):
     return text
 
 
+# None: chunk boundaries found by sync (the automaton's states converge
+# after the boundary); 1 or 3: the sync window is too short, so the split
+# falls back to scanning every chunk and composing the states.
+windows = st.sampled_from([None, None, 1, 3])
+
+
 @SETTINGS
-@given(tables(), st.integers(1, 5), st.integers(1, 40))
-def test_written_files_match_csv_module(text, workers, chunk):
+@given(tables(), st.integers(1, 5), st.integers(1, 40), windows)
+def test_written_files_match_csv_module(text, workers, chunk, window):
     expected = csv_rows(text)
     # Before 3.13 csv.writer leaves a lone CR unquoted when the line
     # terminator is LF, so the file it wrote may be ragged: not a table.
     assume(len({len(r) for r in expected}) <= 1)
-    got = mg_rows(text.encode(), workers=workers, chunk_size=chunk)
+    got = mg_rows(text.encode(), workers=workers, chunk_size=chunk,
+                  sync_window=window)
     assert got == expected
 
 
@@ -70,15 +77,16 @@ def _ends_in_quotes(text):
 
 
 @SETTINGS
-@given(raw, st.integers(1, 5), st.integers(1, 7))
-def test_raw_text_matches_csv_module(text, workers, chunk):
+@given(raw, st.integers(1, 5), st.integers(1, 7), windows)
+def test_raw_text_matches_csv_module(text, workers, chunk, window):
     """Arbitrary quote placement (text after a closing quote, quotes inside
     unquoted fields) reads as the csv module reads it."""
     expected = csv_rows(text)
     if not expected or len({len(r) for r in expected}) != 1:
         return  # ragged: covered by the error tests
     try:
-        got = mg_rows(text.encode(), workers=workers, chunk_size=chunk)
+        got = mg_rows(text.encode(), workers=workers, chunk_size=chunk,
+                      sync_window=window)
     except mg.CSVError as e:
         assert "unterminated" in str(e) and _ends_in_quotes(text)
         return
@@ -93,8 +101,9 @@ def test_every_split_point_of_a_quoted_file():
     csv.writer(buf, lineterminator="\r\n").writerows(rows)
     data = buf.getvalue().encode()
     for chunk in range(1, len(data) + 1):
-        for workers in (1, 3):
-            assert mg_rows(data, workers=workers, chunk_size=chunk) == \
+        for workers, window in ((1, None), (3, None), (3, 2)):
+            assert mg_rows(data, workers=workers, chunk_size=chunk,
+                           sync_window=window) == \
                 csv_rows(buf.getvalue()), chunk
 
 
@@ -145,6 +154,118 @@ def test_int_widens_to_float_with_nulls_in_one_chunk(chunk):
     assert math.isnan(t["x"].values[1]) and math.isnan(t["y"].values[2])
     t = mg.read_csv(b"x\n1\n2\n", dtypes={"x": "f8"})
     assert t["x"].to_pylist() == [1.0, 2.0]
+
+
+# Cells of every inferred type; a column mixes some of them, in any order,
+# so a type changes inside a chunk or between chunks.
+_KINDS = {
+    "1": 1, "-7": -7, "2.5": 2.5, "true": True, "false": False,
+    "2024-01-02": "d", "2024-01-02T03:04:05": "ts", "abc": "abc", "": None,
+}
+
+
+def _expected_column(cells):
+    """The type read_csv must infer for the cells, and their values."""
+    import datetime as dt
+    vals = [c for c in cells if c != ""]
+
+    def isint(c):
+        return c.lstrip("-").isdigit()
+
+    def isfloat(c):
+        return isint(c) or c == "2.5"
+    if not vals:
+        return "string", [None if c == "" else c for c in cells]
+    for name, test, conv in (
+            ("int64", isint, int), ("float64", isfloat, float),
+            ("bool", lambda c: c in ("true", "false"), lambda c: c == "true"),
+            ("date32", lambda c: len(c) == 10 and c[4] == "-",
+             dt.date.fromisoformat),
+            ("timestamp[us]", lambda c: c[:4] == "2024",
+             dt.datetime.fromisoformat),
+            ("string", lambda c: True, str)):
+        if all(test(c) for c in vals):
+            return name, [None if c == "" else conv(c) for c in cells]
+
+
+@SETTINGS
+@given(st.lists(st.lists(st.sampled_from(sorted(_KINDS)), min_size=3,
+                         max_size=3), min_size=1, max_size=30),
+       st.integers(1, 4), st.sampled_from([1, 7, 40, 100000]))
+def test_type_changes_inside_and_between_chunks(rows, workers, chunk):
+    """A column's values follow its type as cells come (int64 widened to
+    float64, dates to timestamps, else parsed again once the final type is
+    known): every split gives the type and values the whole input has."""
+    text = "a,b,c\n" + "".join(",".join(r) + "\n" for r in rows)
+    t = mg.read_csv(text.encode(), workers=workers, chunk_size=chunk,
+                    null_values=("",))
+    for k, name in enumerate("abc"):
+        typ, vals = _expected_column([r[k] for r in rows])
+        assert t.schema[name] == typ
+        assert t[name].to_pylist() == vals
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_n_rows_stops_reading_early(workers):
+    """n_rows parses no further than the rows it keeps: a broken tail
+    (an unterminated quote, a ragged row, a cell that would change the
+    type) after them is never seen."""
+    body = "".join(f"{k},{k * 2}\n" for k in range(200000))
+    for tail in ('1,"never closed\n', "1,2,3\n", "x,y\n"):
+        data = ("a,b\n" + body + tail).encode()
+        t = mg.read_csv(data, n_rows=150000, workers=workers)
+        assert t.num_rows == 150000
+        assert t.schema == {"a": "int64", "b": "int64"}
+        assert t["a"][149999] == 149999
+        if tail == "x,y\n":
+            assert mg.read_csv(data, workers=workers).schema["a"] == "string"
+        else:
+            with pytest.raises(mg.CSVError):
+                mg.read_csv(data, workers=workers)
+
+
+def test_n_rows_types_come_from_the_kept_rows():
+    data = b"a\n1\n2\n3.5\nx\n"
+    for chunk in (1, 3, 100):
+        for workers in (1, 2):
+            t = mg.read_csv(data, n_rows=2, chunk_size=chunk,
+                            workers=workers)
+            assert t.to_pydict() == {"a": [1, 2]}
+            t = mg.read_csv(data, n_rows=3, chunk_size=chunk,
+                            workers=workers)
+            assert t.to_pydict() == {"a": [1.0, 2.0, 3.5]}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_file_pages_dropped_after_parsing_are_read_again(tmp_path, workers):
+    """A mapped file's parsed pages are dropped from the process; parsing
+    a column again (its type changed late) and naming a bad line read
+    them back from the file."""
+    body = "".join(f"{k},{k % 7}\n" for k in range(100000))
+    p = tmp_path / "late.csv"
+    p.write_bytes(("a,b\n" + body + "x,1\n").encode())
+    t = mg.read_csv(p, workers=workers, chunk_size=50000)
+    assert t.schema == {"a": "string", "b": "int64"}
+    assert t["a"][99999] == "99999" and t["a"][100000] == "x"
+    assert t["b"].to_pylist()[:8] == [0, 1, 2, 3, 4, 5, 6, 0]
+    p.write_bytes(("a,b\n" + body + "1,2,3\n").encode())
+    e = _err(p, workers=workers, chunk_size=50000)
+    assert (e.line, e.column) == (100002, 3)
+
+
+def test_first_error_in_input_order_whatever_the_split():
+    """A cell that misses its forced type before a ragged row is the error
+    reported, for every chunk size (the split never decides which error a
+    read reports)."""
+    data = b"a,b\n1,2\n3,4\nx,5\n6,7\n8,9\n1,2,3\n"
+    for chunk in range(1, len(data) + 1, 3):
+        for workers in (1, 3):
+            e = _err(data, dtypes={"a": "i8"}, chunk_size=chunk,
+                     workers=workers)
+            assert (e.line, e.column) == (4, 1), (chunk, workers)
+            assert "forced type" in str(e)
+    e = _err(data, chunk_size=4, workers=2)
+    assert (e.line, e.column) == (7, 3)
 
 
 def test_int64_overflow_becomes_float_not_wrapped():

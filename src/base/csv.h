@@ -1,20 +1,23 @@
-/* csv.h - the pure-C CSV reader: dialect, row-boundary automaton,
- * tokenizer into per-column large-utf8 pieces, type classification and
- * conversion into typed columns.
+/* csv.h - the pure-C CSV reader: dialect, row-boundary automaton and
+ * boundary sync, row parser into field spans, per-chunk columns that
+ * classify and convert each cell as it is read, and their emission into
+ * the final typed columns.
  *
  * Plain C (no Python.h): any thread, no locks, no global state. Every
  * position is a byte offset into the caller's input buffer, so errors come
  * back as (code, position, field) for the caller to turn into a line and a
- * message. Memory is raw malloc (base.h); a piece is owned by its chunk.
+ * message. Memory is raw malloc or mmap (base.h, csv_mem.c); a column buffer is
+ * owned by its chunk.
  *
  * The grammar is the one of Python's csv module (strict=False): a quote
  * opens a quoted field only at the start of a field; inside one, a doubled
  * quote is a quote (doublequote) and a closing quote followed by other
  * text continues the field unquoted; CR, LF and CRLF end a row outside
  * quotes; a blank line is no row; a comment character at the start of a
- * row makes the line a comment. The same automaton (mg_csv_step) decides
- * where rows start for the parallel split and drives the tokenizer, so a
- * split at computed row starts parses exactly like the whole input.
+ * row makes the line a comment. The automaton decides where rows start for
+ * the parallel split and the row parser follows the same grammar, so a
+ * split at computed row starts parses exactly like the whole input (the
+ * fuzz target checks it).
  */
 #ifndef MG_CSV_H
 #define MG_CSV_H
@@ -75,25 +78,15 @@ size_t mg_csv_next_row(const mg_csv_dfa *t, const char *buf, size_t pos,
  * it (the line numbers of a text editor and of csv.reader.line_num). */
 size_t mg_csv_line_of(const char *buf, size_t pos);
 
-/* ---- tokenizer (csv_tok.c) ---- */
+/* The first row start at or after a position where every automaton
+ * state that the dialect can reach has converged to one state, searching
+ * at most window bytes from pos; SIZE_MAX when they did not converge (the
+ * caller falls back to mg_csv_scan). Exact whatever state pos is really
+ * in: the split of csv_read.c needs no pass over the whole input. */
+size_t mg_csv_sync(const mg_csv_dfa *t, const mg_csv_dialect *d,
+                   const char *buf, size_t pos, size_t end, size_t window);
 
-/* One column of one chunk in Arrow large-utf8 layout: n cells, cell i is
- * data[offs[i], offs[i+1]). offs has n + 1 entries, offs[0] == 0. */
-typedef struct mg_csv_piece {
-    char *data;
-    size_t len, cap;
-    int64_t *offs;
-    size_t n, ncap;
-    int data_mapped, offs_mapped; /* mg_csv_mem_alloc's flags */
-} mg_csv_piece;
-
-/* Scratch memory (csv_mem.c): large buffers are reserved with mmap and
- * huge pages, small ones malloc'd; *mapped says which, for grow / free. */
-void *mg_csv_mem_alloc(size_t n, int *mapped);
-void *mg_csv_mem_grow(void *p, size_t old, size_t n, int *mapped);
-void mg_csv_mem_free(void *p, size_t n, int mapped);
-/* Asks for huge pages over a large mapping made elsewhere (a block). */
-void mg_csv_mem_advise(void *p, size_t n);
+/* ---- row parser (csv_tok.c) ---- */
 
 /* Error codes of the reader, with the position they refer to. */
 typedef enum mg_csv_code {
@@ -115,59 +108,73 @@ typedef struct mg_csv_error {
     size_t nfields;
 } mg_csv_error;
 
+/* A row parser over buf[0, end): it finds the special bytes (delimiter,
+ * quote, CR, LF, escape) 64 at a time as a bit mask and cuts each row into
+ * fields. A field's text is a span of the input where it needs no
+ * unescaping, else a copy in the parser's scratch buffer: cell[i] /
+ * clen[i] for the first maxf fields, valid until the next row. */
+typedef struct mg_csv_rowp {
+    const mg_csv_dialect *d;
+    const char *buf;
+    size_t end;
+    size_t base;    /* the mask covers buf[base, base + 64) */
+    uint64_t mask;  /* special bytes there not yet passed */
+    char *scratch;
+    size_t slen, scap;
+    size_t maxf;
+    const char **cell;  /* maxf */
+    size_t *clen;       /* maxf */
+    size_t *off;        /* maxf: span start, scratch spans flagged */
+} mg_csv_rowp;
+
+/* 0, or -1 when out of memory. */
+int mg_csv_rowp_init(mg_csv_rowp *p, const mg_csv_dialect *d,
+                     const char *buf, size_t end, size_t maxf);
+void mg_csv_rowp_free(mg_csv_rowp *p);
+/* The first row start with content at or after pos (a row start): blank
+ * and comment lines skipped; end when none. */
+size_t mg_csv_skip_blank(const mg_csv_dialect *d, const char *buf,
+                         size_t pos, size_t end);
+/* Parses the row at pos (a row start with content, < end). Returns the
+ * number of fields (the first maxf in cell / clen) and the next row
+ * start in *next, or -1 with err. */
+long mg_csv_rowp_parse(mg_csv_rowp *p, size_t pos, size_t *next,
+                       mg_csv_error *err);
+
+/* One row's cells in Arrow large-utf8 layout (headers, error cells): n
+ * cells, cell i is data[offs[i], offs[i+1]). */
+typedef struct mg_csv_piece {
+    char *data;
+    int64_t *offs;
+    size_t n;
+} mg_csv_piece;
+
+/* Parses the next row at or after pos (a row start; blank and comment
+ * lines are skipped) into out (freed with mg_csv_piece_free, also on
+ * error): one cell per field. Returns the number of fields, 0 at the end
+ * of the input, -1 on error (err filled); *next: the following row
+ * start. Used for headers and skipped rows. */
+long mg_csv_row(const mg_csv_dialect *d, const char *buf, size_t pos,
+                size_t end, mg_csv_piece *out, size_t *next,
+                mg_csv_error *err);
+void mg_csv_piece_free(mg_csv_piece *p);
+
+/* Scratch memory (csv_mem.c): large buffers are reserved with mmap and
+ * huge pages, small ones malloc'd; *mapped says which, for grow / free. */
+void *mg_csv_mem_alloc(size_t n, int *mapped);
+void *mg_csv_mem_grow(void *p, size_t old, size_t n, int *mapped);
+void mg_csv_mem_free(void *p, size_t n, int mapped);
+/* Asks for huge pages over a large mapping made elsewhere (a block). */
+void mg_csv_mem_advise(void *p, size_t n);
+/* Drops the whole pages of p[0, n), a read-only file mapping, from this
+ * process (they come back from the page cache when read again). */
+void mg_csv_mem_drop(const void *p, size_t n);
+
 enum { MG_CSV_BAD_ERROR = 0, MG_CSV_BAD_SKIP = 1 };
 
 /* Rows of every MG_CSV_CHECKPOINT-th row start are kept, so that an error
  * found later by row index can be given a position again. */
 #define MG_CSV_CHECKPOINT 4096
-
-/* What tokenizing one byte range produced. */
-typedef struct mg_csv_chunk {
-    size_t ncols;          /* output columns (pieces) */
-    mg_csv_piece *pieces;  /* ncols */
-    size_t nrows;
-    size_t *checkpoints;   /* start of row k * MG_CSV_CHECKPOINT */
-    size_t ncheck, checkcap;
-    size_t nskipped;       /* bad rows skipped (MG_CSV_BAD_SKIP) */
-    size_t first_skipped;  /* position of the first one */
-    size_t stop;           /* where tokenizing stopped */
-    size_t last_row;       /* start of the last row kept */
-    mg_csv_error err;
-} mg_csv_chunk;
-
-/* Tokenizer options. keep[i] is the output column of field i, or -1 to
- * drop it; nfields is the number of fields every row must have. */
-typedef struct mg_csv_tokopts {
-    const mg_csv_dialect *dialect;
-    const mg_csv_dfa *dfa;
-    size_t nfields;
-    const int *keep;
-    size_t ncols;
-    int bad_lines;
-    size_t max_rows; /* stop after this many rows; SIZE_MAX: no limit */
-} mg_csv_tokopts;
-
-/* Tokenizes the rows of buf[start, end) (start is a row start, end a row
- * start or the end of the input) into out, which it initializes. Returns
- * MG_CSV_OK or the code also stored in out->err. */
-mg_csv_code mg_csv_tokenize(const mg_csv_tokopts *o, const char *buf,
-                            size_t start, size_t end, mg_csv_chunk *out);
-/* Parses the next row at or after pos (a row start; blank and comment
- * lines are skipped) into out (initialized here; the caller frees it with
- * mg_csv_piece_free): one cell per field. Returns the number of fields,
- * 0 at the end of the input, -1 on error (err filled); *next: the
- * following row start. Used for headers and skipped rows. */
-long mg_csv_row(const mg_csv_dialect *d, const mg_csv_dfa *t,
-                const char *buf, size_t pos, size_t end, mg_csv_piece *out,
-                size_t *next, mg_csv_error *err);
-void mg_csv_piece_free(mg_csv_piece *p);
-void mg_csv_chunk_free(mg_csv_chunk *c);
-/* Drops the last k rows of the chunk (skip_footer, n_rows). */
-void mg_csv_chunk_truncate(mg_csv_chunk *c, size_t nrows);
-/* Position of row k (< c->nrows) of a chunk tokenized from start. */
-size_t mg_csv_row_pos(const mg_csv_tokopts *o, const char *buf,
-                      const mg_csv_chunk *c, size_t start, size_t end,
-                      size_t k);
 
 /* ---- types: classification and conversion (csv_conv.c) ---- */
 
@@ -193,28 +200,7 @@ typedef struct mg_csv_values {
     mg_csv_strset nulls, trues, falses;
 } mg_csv_values;
 
-/* What one piece's cells can be: bit t set while every non-null cell
- * parses as type t; first_bad[t]: the first row where it stopped. */
-typedef struct mg_csv_class {
-    unsigned mask;
-    size_t nulls;
-    size_t first_bad[MG_CSV_NTYPES];
-    size_t bad_utf8_row; /* SIZE_MAX when the text is valid UTF-8 */
-    /* The cells' values as parsed while classifying (n items; raw
-     * malloc, mg_csv_class_free), of spec_type INT or FLOAT, or NULL. */
-    union mg_csv_num {
-        int64_t i;
-        double f;
-    } *spec;
-    int spec_type;
-    int spec_mapped;
-    size_t spec_bytes;
-} mg_csv_class;
-
-void mg_csv_classify(const mg_csv_piece *p, const mg_csv_values *v,
-                     unsigned want, mg_csv_class *out);
-void mg_csv_class_free(mg_csv_class *c);
-/* The type of a column from the AND of its pieces' masks and whether any
+/* The type of a column from the AND of its chunks' masks and whether any
  * cell was non-null: int, else float, bool, date, timestamp, else string. */
 mg_csv_type mg_csv_unify(unsigned mask, int any_value);
 /* 1 if s[0, n) is valid UTF-8. */
@@ -222,10 +208,60 @@ int mg_csv_utf8_ok(const char *s, size_t n);
 /* 1 if the cell is one of the set. */
 int mg_csv_in_set(const mg_csv_strset *set, const char *s, size_t n);
 
+/* ---- one column of one chunk (csv_col.c) ---- */
+
+/* A union of the values a column stores while it is parsed. DATE is kept
+ * as int64 days, BOOL as 0/1; both narrowed when emitted. */
+typedef union mg_csv_num {
+    int64_t i;
+    double f;
+} mg_csv_num;
+
+/* The cells of one column of one chunk, converted as they are read: the
+ * types all its non-null cells still fit (mask; first_bad[t]: the first
+ * row where type t stopped fitting), and the values of the type it
+ * stores: store is the best type of mask (or STR when none is left), or
+ * -1 when the values were given up (the type changed in a way the stored
+ * values cannot follow: the chunk's column is parsed again once the final
+ * type is known). Buffers are reserved for the worst case (max rows, the
+ * chunk's bytes) and only touched pages count. */
+typedef struct mg_csv_col {
+    const mg_csv_values *v;
+    int store;
+    unsigned mask;
+    size_t first_bad[MG_CSV_NTYPES];
+    size_t n, nulls, maxrows, maxbytes;
+    int negzero;      /* an int cell "-0" (as float it is -0.0) */
+    int inferred;     /* every type wanted: STR when none is left */
+    int null_empty;   /* "" is a null value */
+    int null_other;   /* another null value is set */
+    mg_csv_num *vals;
+    char *data;
+    int64_t *offs;    /* n + 1 */
+    uint8_t *valid;   /* bitmap (valbuf), NULL until the first null */
+    size_t len;       /* string bytes */
+    /* The buffers' capacities (rows, bytes, rows, rows), kept for the
+     * next use of the column (mg_csv_col_init). */
+    size_t vcap, dcap, ocap, valcap;
+    uint8_t *valbuf;
+    int vmapped, dmapped, omapped, valmapped;
+} mg_csv_col;
+
+/* want: the types to try (bit t); 0: string. c is zeroed, or a column
+ * used before: its buffers are kept where large enough (their pages are
+ * touched already). */
+void mg_csv_col_init(mg_csv_col *c, const mg_csv_values *v, unsigned want,
+                     size_t maxrows, size_t maxbytes);
+void mg_csv_col_free(mg_csv_col *c);
+/* Adds one cell (the next row). -1 when out of memory. */
+int mg_csv_col_add(mg_csv_col *c, const char *s, size_t n);
+/* 1 if the values stored can be emitted as type t. */
+int mg_csv_col_can_emit(const mg_csv_col *c, mg_csv_type t);
+
 /* Where a converted column goes: values (itemsize per row), validity
  * bitmap (Arrow bit order; NULL when the column has no nulls, else
  * zeroed by the caller), and for strings the offsets (nrows + 1) and
- * bytes. row0 / byte0: where this piece's first row / byte lands. */
+ * bytes. row0 / byte0: where this chunk's first row / byte lands. */
 typedef struct mg_csv_out {
     void *values;
     uint8_t *validity;
@@ -235,14 +271,61 @@ typedef struct mg_csv_out {
     int64_t byte0;
 } mg_csv_out;
 
-/* Converts every cell of p into type t at out (cells were classified to
- * fit; a null cell gets validity 0 and value 0 / NaN). Validity bytes at
- * the piece's edges are shared with neighbours: set with atomic OR. */
-void mg_csv_convert(const mg_csv_piece *p, const mg_csv_values *v,
-                    const mg_csv_class *c, mg_csv_type t,
-                    const mg_csv_out *out);
+/* Writes the chunk's column as type t (mg_csv_col_can_emit) at out.
+ * Validity bytes at the chunk's edges are shared with neighbours: set
+ * with atomic OR. */
+void mg_csv_col_emit(const mg_csv_col *c, mg_csv_type t,
+                     const mg_csv_out *out);
+/* The first row whose string is not valid UTF-8 (store STR), or
+ * SIZE_MAX. */
+size_t mg_csv_col_bad_utf8(const mg_csv_col *c);
+
+/* ---- rows of a byte range into columns (csv_chunk.c) ---- */
+
+/* Options of a range parse. keep[i] is the output column of field i, or
+ * -1 to drop it; nfields is the number of fields every row must have;
+ * want[k]: the types column k tries (mg_csv_col_init). */
+typedef struct mg_csv_parseopts {
+    const mg_csv_dialect *dialect;
+    const mg_csv_values *values;
+    size_t nfields;
+    const int *keep;
+    size_t ncols;
+    const unsigned *want;
+    int bad_lines;
+} mg_csv_parseopts;
+
+/* What parsing one byte range produced. */
+typedef struct mg_csv_chunk {
+    size_t ncols;
+    mg_csv_col *cols;      /* ncols */
+    size_t nrows;
+    size_t *checkpoints;   /* start of row k * MG_CSV_CHECKPOINT */
+    size_t ncheck, checkcap;
+    size_t nskipped;       /* bad rows skipped (MG_CSV_BAD_SKIP) */
+    size_t first_skipped;  /* position of the first one */
+    size_t last_row;       /* start of the last row kept */
+    mg_csv_error err;
+} mg_csv_chunk;
+
+/* Parses the rows of buf[start, end) (start is a row start, end a row
+ * start or the end of the input), at most max_rows of them, into out
+ * (initialized here; with reuse, out is a chunk parsed before whose
+ * buffers are used again). only >= 0: fill only that column (the others
+ * are not kept); the column then tries only want_only. Returns MG_CSV_OK
+ * or the code also stored in out->err. */
+mg_csv_code mg_csv_parse(const mg_csv_parseopts *o, const char *buf,
+                         size_t start, size_t end, size_t max_rows,
+                         long only, unsigned want_only, mg_csv_chunk *out,
+                         int reuse);
+void mg_csv_chunk_free(mg_csv_chunk *c);
+/* Position of kept row k (< c->nrows) of a chunk parsed from start. */
+size_t mg_csv_row_pos(const mg_csv_parseopts *o, const char *buf,
+                      const mg_csv_chunk *c, size_t start, size_t end,
+                      size_t k);
 
 /* Parsers of one cell; 1 and the value on success, else 0. */
+int mg_csv_cell_fits(const mg_csv_values *v, int t, const char *s, size_t n);
 int mg_csv_parse_int(const char *s, size_t n, int64_t *out);
 int mg_csv_parse_float(const char *s, size_t n, double *out);
 int mg_csv_parse_date(const char *s, size_t n, int32_t *out);

@@ -1,14 +1,12 @@
 /* csv_conv.c - CSV cell types (csv.h): the parsers of one cell (int64,
- * float64, bool, ISO-8601 date and timestamp), the classification of a
- * piece, the unification of types over pieces and the conversion of a
- * piece into its slice of a typed column.
+ * float64, bool, ISO-8601 date and timestamp), the test of a cell against
+ * a type, UTF-8 validation and the unification of types over chunks.
  *
  * Plain C, no locks, no global state. Floats round-trip exactly: a fast
  * path for short decimals (a mantissa below 2^53 scaled by an exact power
  * of ten, one correctly rounded IEEE operation), strtod on a NUL-ended
  * copy for the rest. Never allocates per cell except that copy for a cell
- * longer than 127 bytes. Conversion writes only its own rows; the validity
- * bytes it shares with the neighbouring pieces are set with atomic OR.
+ * longer than 127 bytes.
  */
 #include "csv.h"
 
@@ -110,16 +108,6 @@ mg_csv_parse_float(const char *s, size_t n, double *out)
         neg = s[0] == '-';
         i = 1;
     }
-    const char *w = s + i;
-    size_t wn = n - i;
-    if (word_is(w, wn, "inf") || word_is(w, wn, "infinity")) {
-        *out = neg ? -INFINITY : INFINITY;
-        return 1;
-    }
-    if (word_is(w, wn, "nan")) {
-        *out = neg ? -NAN : NAN;
-        return 1;
-    }
     uint64_t mant = 0;
     int sig = 0, digits = 0, exact = 1;
     long e10 = 0;
@@ -146,6 +134,16 @@ mg_csv_parse_float(const char *s, size_t n, double *out)
         }
     }
     if (digits == 0) {
+        const char *w = s + (neg || (n && s[0] == '+'));
+        size_t wn = n - (size_t)(w - s);
+        if (word_is(w, wn, "inf") || word_is(w, wn, "infinity")) {
+            *out = neg ? -INFINITY : INFINITY;
+            return 1;
+        }
+        if (word_is(w, wn, "nan")) {
+            *out = neg ? -NAN : NAN;
+            return 1;
+        }
         return 0;
     }
     if (i < n && (s[i] == 'e' || s[i] == 'E')) {
@@ -357,11 +355,11 @@ mg_csv_utf8_ok(const char *str, size_t n)
     return 1;
 }
 
-/* ---- pieces ---- */
+/* ---- types ---- */
 
 /* 1 if the cell parses as type t. */
-static int
-cell_fits(const mg_csv_values *v, int t, const char *s, size_t n)
+int
+mg_csv_cell_fits(const mg_csv_values *v, int t, const char *s, size_t n)
 {
     union {
         int64_t i;
@@ -384,177 +382,6 @@ cell_fits(const mg_csv_values *v, int t, const char *s, size_t n)
     }
 }
 
-static size_t
-first_bad_utf8_row(const mg_csv_piece *p)
-{
-    for (size_t r = 0; r < p->n; r++) {
-        if (!mg_csv_utf8_ok(p->data + p->offs[r],
-                            (size_t)(p->offs[r + 1] - p->offs[r]))) {
-            return r;
-        }
-    }
-    return SIZE_MAX;
-}
-
-/* 1 if every cell is valid UTF-8: the whole text is, and no cell starts
- * on a continuation byte (a character cut between two cells). */
-static int
-pieces_utf8_ok(const mg_csv_piece *p)
-{
-    if (!mg_csv_utf8_ok(p->data, p->len)) {
-        return 0;
-    }
-    const unsigned char *d = (const unsigned char *)p->data;
-    for (size_t r = 1; r < p->n; r++) {
-        size_t o = (size_t)p->offs[r];
-        if (o < p->len && (d[o] & 0xC0) == 0x80) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-/* An int cell as float64: (double)x rounds like parsing the text would,
- * except that "-0" is -0.0. */
-static double
-int_as_float(int64_t x, const char *s, size_t n)
-{
-    double d = (double)x;
-    if (x == 0) {
-        (void)mg_csv_parse_float(s, n, &d);
-    }
-    return d;
-}
-
-/* The values parsed while classifying, kept for the conversion: int64
- * while the INT bit lives, then (converted in place) float64 while FLOAT
- * does; a null cell holds 0 / NaN. */
-static void
-spec_to_float(const mg_csv_piece *p, const mg_csv_values *v,
-              mg_csv_class *out, size_t upto)
-{
-    for (size_t r = 0; r < upto; r++) {
-        const char *s = p->data + p->offs[r];
-        size_t n = (size_t)(p->offs[r + 1] - p->offs[r]);
-        out->spec[r].f = mg_csv_in_set(&v->nulls, s, n)
-                             ? NAN : int_as_float(out->spec[r].i, s, n);
-    }
-    out->spec_type = MG_CSV_FLOAT;
-}
-
-/* Tests the live bits of out->mask on one non-null cell (row r). An int
- * is also a float and a date also a timestamp: those are not reparsed. */
-static void
-classify_cell(const mg_csv_piece *p, const mg_csv_values *v,
-              mg_csv_class *out, size_t r, const char *s, size_t n)
-{
-    unsigned m = out->mask;
-    if (m & (1u << MG_CSV_INT)) {
-        int64_t x;
-        if (mg_csv_parse_int(s, n, &x)) {
-            if (out->spec_type == MG_CSV_INT) {
-                out->spec[r].i = x;
-            }
-            m &= ~(1u << MG_CSV_FLOAT);
-        }
-        else {
-            out->mask &= ~(1u << MG_CSV_INT);
-            out->first_bad[MG_CSV_INT] = r;
-            if (out->spec_type == MG_CSV_INT) {
-                if (out->mask & (1u << MG_CSV_FLOAT)) {
-                    spec_to_float(p, v, out, r);
-                }
-                else {
-                    out->spec_type = -1;
-                }
-            }
-        }
-        m &= ~(1u << MG_CSV_INT);
-    }
-    if (m & (1u << MG_CSV_FLOAT)) {
-        double d;
-        m &= ~(1u << MG_CSV_FLOAT);
-        if (mg_csv_parse_float(s, n, &d)) {
-            if (out->spec_type == MG_CSV_FLOAT) {
-                out->spec[r].f = d;
-            }
-        }
-        else {
-            out->mask &= ~(1u << MG_CSV_FLOAT);
-            out->first_bad[MG_CSV_FLOAT] = r;
-            out->spec_type = -1;
-        }
-    }
-    if (m & (1u << MG_CSV_DATE)) {
-        int32_t d;
-        m &= ~(1u << MG_CSV_DATE);
-        if (mg_csv_parse_date(s, n, &d)) {
-            m &= ~(1u << MG_CSV_TS);
-        }
-        else {
-            out->mask &= ~(1u << MG_CSV_DATE);
-            out->first_bad[MG_CSV_DATE] = r;
-        }
-    }
-    while (m) {
-        int t = __builtin_ctz(m);
-        m &= m - 1;
-        if (!cell_fits(v, t, s, n)) {
-            out->mask &= ~(1u << t);
-            out->first_bad[t] = r;
-        }
-    }
-}
-
-void
-mg_csv_classify(const mg_csv_piece *p, const mg_csv_values *v,
-                unsigned want, mg_csv_class *out)
-{
-    out->mask = want & ((1u << MG_CSV_STR) - 1);
-    out->nulls = 0;
-    out->spec = NULL;
-    out->spec_type = -1;
-    for (int t = 0; t < MG_CSV_NTYPES; t++) {
-        out->first_bad[t] = SIZE_MAX;
-    }
-    int sp = (out->mask & (1u << MG_CSV_INT)) ? MG_CSV_INT
-             : (out->mask & (1u << MG_CSV_FLOAT)) ? MG_CSV_FLOAT : -1;
-    if (sp >= 0 && p->n) {
-        out->spec_bytes = p->n * sizeof(*out->spec);
-        out->spec = mg_csv_mem_alloc(out->spec_bytes, &out->spec_mapped);
-        out->spec_type = out->spec != NULL ? sp : -1;
-    }
-    for (size_t r = 0; r < p->n; r++) {
-        const char *s = p->data + p->offs[r];
-        size_t n = (size_t)(p->offs[r + 1] - p->offs[r]);
-        if (mg_csv_in_set(&v->nulls, s, n)) {
-            out->nulls++;
-            if (out->spec_type == MG_CSV_INT) {
-                out->spec[r].i = 0;
-            }
-            else if (out->spec_type == MG_CSV_FLOAT) {
-                out->spec[r].f = NAN;
-            }
-            continue;
-        }
-        if (out->mask) {
-            classify_cell(p, v, out, r, s, n);
-        }
-        if (out->spec_type < 0 && out->spec != NULL) {
-            mg_csv_class_free(out);
-        }
-    }
-    out->bad_utf8_row = pieces_utf8_ok(p) ? SIZE_MAX : first_bad_utf8_row(p);
-}
-
-void
-mg_csv_class_free(mg_csv_class *c)
-{
-    mg_csv_mem_free(c->spec, c->spec_bytes, c->spec_mapped);
-    c->spec = NULL;
-    c->spec_type = -1;
-}
-
 mg_csv_type
 mg_csv_unify(unsigned mask, int any_value)
 {
@@ -567,129 +394,4 @@ mg_csv_unify(unsigned mask, int any_value)
         }
     }
     return MG_CSV_STR;
-}
-
-static inline void
-set_valid(const mg_csv_out *o, size_t row, size_t first, size_t last)
-{
-    size_t byte = row >> 3;
-    uint8_t bit = (uint8_t)(1u << (row & 7));
-    if (byte == first || byte == last) {
-        __atomic_fetch_or(&o->validity[byte], bit, __ATOMIC_RELAXED);
-    }
-    else {
-        o->validity[byte] |= bit;
-    }
-}
-
-/* Sets the validity bits of rows [row0, row0 + n), all valid. */
-static void
-set_all_valid(const mg_csv_out *o, size_t n, size_t first, size_t last)
-{
-    for (size_t r = 0; r < n; r++) {
-        size_t row = o->row0 + r;
-        if ((row & 7) == 0 && (row >> 3) != first && (row >> 3) != last
-            && r + 8 <= n) {
-            o->validity[row >> 3] = 0xFF;
-            r += 7;
-            continue;
-        }
-        set_valid(o, row, first, last);
-    }
-}
-
-/* The fast case: the values were parsed by classify. 1 if done. */
-static int
-convert_spec(const mg_csv_piece *p, const mg_csv_class *c, mg_csv_type t,
-             const mg_csv_out *o)
-{
-    if (c->spec == NULL || (t != MG_CSV_INT && t != MG_CSV_FLOAT)) {
-        return 0;
-    }
-    if ((int)t == c->spec_type) {
-        memcpy((int64_t *)o->values + o->row0, c->spec, p->n * 8);
-        return 1;
-    }
-    if (t == MG_CSV_FLOAT && c->spec_type == MG_CSV_INT && c->nulls == 0) {
-        double *dst = (double *)o->values + o->row0;
-        for (size_t r = 0; r < p->n; r++) {
-            dst[r] = int_as_float(c->spec[r].i, p->data + p->offs[r],
-                                  (size_t)(p->offs[r + 1] - p->offs[r]));
-        }
-        return 1;
-    }
-    return 0;
-}
-
-void
-mg_csv_convert(const mg_csv_piece *p, const mg_csv_values *v,
-               const mg_csv_class *c, mg_csv_type t, const mg_csv_out *o)
-{
-    size_t first = o->row0 >> 3;
-    size_t last = p->n ? (o->row0 + p->n - 1) >> 3 : first;
-    if (t == MG_CSV_STR) {
-        if (p->len) {
-            memcpy(o->bytes + o->byte0, p->data, p->len);
-        }
-    }
-    int done = convert_spec(p, c, t, o);
-    if (done && c->nulls == 0) {
-        if (o->validity != NULL) {
-            set_all_valid(o, p->n, first, last);
-        }
-        return;
-    }
-    for (size_t r = 0; r < p->n; r++) {
-        const char *s = p->data + p->offs[r];
-        size_t n = (size_t)(p->offs[r + 1] - p->offs[r]);
-        size_t row = o->row0 + r;
-        int null = c->nulls != 0 && mg_csv_in_set(&v->nulls, s, n);
-        if (!null && o->validity != NULL) {
-            set_valid(o, row, first, last);
-        }
-        if (done) {
-            continue;
-        }
-        switch (t) {
-        case MG_CSV_INT: {
-            int64_t x = 0;
-            if (!null) {
-                (void)mg_csv_parse_int(s, n, &x);
-            }
-            ((int64_t *)o->values)[row] = x;
-            break;
-        }
-        case MG_CSV_FLOAT: {
-            double x = NAN;
-            if (!null) {
-                (void)mg_csv_parse_float(s, n, &x);
-            }
-            ((double *)o->values)[row] = x;
-            break;
-        }
-        case MG_CSV_BOOL:
-            ((uint8_t *)o->values)[row] =
-                !null && mg_csv_in_set(&v->trues, s, n);
-            break;
-        case MG_CSV_DATE: {
-            int32_t x = 0;
-            if (!null) {
-                (void)mg_csv_parse_date(s, n, &x);
-            }
-            ((int32_t *)o->values)[row] = x;
-            break;
-        }
-        case MG_CSV_TS: {
-            int64_t x = 0;
-            if (!null) {
-                (void)mg_csv_parse_ts(s, n, &x);
-            }
-            ((int64_t *)o->values)[row] = x;
-            break;
-        }
-        default:
-            o->offsets[row] = o->byte0 + p->offs[r];
-            break;
-        }
-    }
 }

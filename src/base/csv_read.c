@@ -1,18 +1,31 @@
 /* csv_read.c - one CSV read, start to end (mg_csv_read, csv_read.h): the
- * split of every input segment into chunks, the quote-state composition
- * that finds each chunk's exact row range, and the parallel stages
- * (tokenize, classify, convert) with the serial unification between them.
+ * split of every input segment into chunks, the exact row range of each
+ * chunk, and rounds of a few chunks each, in input order, with parallel
+ * stages (parse each chunk into typed columns in one pass; parse again
+ * the columns whose type the chunk's values cannot give; emit into the
+ * output columns) and the serial unification of types between them. The
+ * outputs are reserved for the worst case (sparse memfd blocks: only the
+ * rows written cost memory) and a column whose type widens after rows
+ * were emitted is converted in place (int64 to float64) or built again
+ * from the input. A round's chunk buffers are used again by the next
+ * round, so a read needs its result plus a few chunks. With a row limit
+ * (n_rows) the read stops once it has the rows.
  *
- * Correctness never depends on where a chunk boundary falls: each chunk
- * is scanned from every automaton state at once (mg_csv_scan), the states
- * are composed from the start of the segment (which is a row start), so
- * the state at every boundary is exact, and a chunk's rows are those that
- * start at or after its first row start and before the next chunk's.
+ * Correctness never depends on where a chunk boundary falls: a chunk's
+ * rows are those that start at or after its first row start and before
+ * the next chunk's, and that first row start is exact. It is found by
+ * running the automaton from every state at once from the boundary until
+ * the states converge (mg_csv_sync, a few bytes in practice: a converged
+ * state is the true one whatever the boundary's state was); where they do
+ * not converge within sync_window, every chunk is scanned from every
+ * state (mg_csv_scan) and the states are composed from the start of the
+ * segment (a row start), so the state at every boundary is exact.
  * Plain C, no Python; the threads run only csv_*.c code. Outputs are
  * mg_blocks (one reference each, owned by the job until taken).
  */
 #include "csv_read.h"
 
+#include <math.h>
 #include <string.h>
 
 typedef struct chunk {
@@ -21,19 +34,58 @@ typedef struct chunk {
     size_t rs, re;      /* exact row range */
     uint8_t trans[MG_CSV_NSTATES];
     mg_csv_chunk tok;
-    mg_csv_class *cls;  /* ncols */
     size_t row0;        /* first output row */
     int64_t *byte0;     /* ncols: first string byte */
+    size_t *bad_utf8;   /* ncols: first bad row of a string column */
 } chunk;
+
+#define NO_TYPE (-1)
+
+/* What was emitted of one output column so far. */
+typedef struct outcol {
+    int type;          /* the type of the rows emitted, or NO_TYPE (only
+                        * nulls so far) */
+    unsigned mask;     /* AND of the chunks' masks */
+    size_t values;     /* non-null cells */
+    int negzero;       /* an int "-0" was emitted (as float: -0.0) */
+    int64_t bytes;     /* string bytes emitted */
+} outcol;
 
 typedef struct run {
     mg_csv_job *j;
     mg_csv_dfa dfa;
-    mg_csv_tokopts topts;
+    mg_csv_parseopts popts;
+    unsigned *want;     /* per column */
     chunk *ch;
     size_t nch;
-    const mg_csv_type *types; /* final, per column */
+    size_t wave0;       /* the round: chunks [wave0, wave0 + nwave) */
+    size_t nwave;
+    size_t max_rows;    /* per chunk of the round */
+    int sync_failed;
+    int *types;         /* per column: the type of this round, or NO_TYPE */
+    outcol *oc;
+    size_t rows;        /* rows emitted */
+    size_t cap_rows;    /* rows the outputs can hold */
+    size_t cap_bytes;   /* string bytes a column can hold */
+    size_t rb_col;      /* the column being built again */
 } run;
+
+static void
+task_sync(void *ctx, size_t i)
+{
+    run *r = ctx;
+    chunk *c = &r->ch[i];
+    const mg_csv_segment *s = &r->j->segs[c->seg];
+    if (i == 0 || r->ch[i - 1].seg != c->seg) {
+        c->rs = s->start;
+        return;
+    }
+    size_t w = r->j->sync_window ? r->j->sync_window : (size_t)1 << 16;
+    c->rs = mg_csv_sync(&r->dfa, r->j->dialect, s->buf, c->b, s->end, w);
+    if (c->rs == SIZE_MAX) {
+        __atomic_store_n(&r->sync_failed, 1, __ATOMIC_RELAXED);
+    }
+}
 
 static void
 task_scan(void *ctx, size_t i)
@@ -48,49 +100,106 @@ task_scan(void *ctx, size_t i)
 }
 
 static void
-task_tokenize(void *ctx, size_t i)
+task_parse(void *ctx, size_t i)
 {
     run *r = ctx;
-    chunk *c = &r->ch[i];
-    (void)mg_csv_tokenize(&r->topts, r->j->segs[c->seg].buf, c->rs, c->re,
-                          &c->tok);
+    chunk *c = &r->ch[r->wave0 + i];
+    const mg_csv_segment *s = &r->j->segs[c->seg];
+    (void)mg_csv_parse(&r->popts, s->buf, c->rs, c->re, r->max_rows, -1, 0,
+                       &c->tok, 1);
+    if (s->droppable) {
+        mg_csv_mem_drop(s->buf + c->rs, c->re - c->rs);
+    }
+}
+
+/* Parses column k of chunk c again, as type t, over the rows it keeps. */
+static int
+reparse_column(run *r, chunk *c, size_t k, mg_csv_type t)
+{
+    mg_csv_chunk tmp;
+    unsigned want = t == MG_CSV_STR ? 0u : 1u << t;
+    mg_csv_code rc = mg_csv_parse(&r->popts, r->j->segs[c->seg].buf, c->rs,
+                                  c->re, c->tok.nrows, (long)k, want, &tmp,
+                                  0);
+    if (rc != MG_CSV_OK) {
+        mg_csv_chunk_free(&tmp);
+        return -1;
+    }
+    mg_csv_col_free(&c->tok.cols[k]);
+    c->tok.cols[k] = tmp.cols[k];
+    memset(&tmp.cols[k], 0, sizeof(tmp.cols[k]));
+    mg_csv_chunk_free(&tmp);
+    return 0;
+}
+
+/* The type a column is emitted as in this round (NO_TYPE: none yet; the
+ * final type of a column of nulls only is STR). */
+static mg_csv_type
+emit_type(const run *r, size_t k)
+{
+    return r->types[k] == NO_TYPE ? MG_CSV_STR : (mg_csv_type)r->types[k];
+}
+
+/* Column k of chunk c made ready to emit as type t: parsed again where
+ * its values cannot give t; the first bad UTF-8 row of a string. */
+static int
+finish_column(run *r, chunk *c, size_t k, mg_csv_type t)
+{
+    mg_csv_col *col = &c->tok.cols[k];
+    c->bad_utf8[k] = SIZE_MAX;
+    if (!(col->mask & (1u << t)) && t != MG_CSV_STR) {
+        return 0; /* a forced type it does not fit: an error */
+    }
+    if (!mg_csv_col_can_emit(col, t) && reparse_column(r, c, k, t) < 0) {
+        return -1;
+    }
+    if (t == MG_CSV_STR) {
+        c->bad_utf8[k] = mg_csv_col_bad_utf8(&c->tok.cols[k]);
+    }
+    return 0;
 }
 
 static void
-task_classify(void *ctx, size_t i)
+task_finish(void *ctx, size_t i)
 {
     run *r = ctx;
-    chunk *c = &r->ch[i];
+    chunk *c = &r->ch[r->wave0 + i];
     for (size_t k = 0; k < r->j->ncols; k++) {
-        int f = r->j->forced[k];
-        unsigned want = f < 0 ? (1u << MG_CSV_STR) - 1
-                              : (f == MG_CSV_STR ? 0u : 1u << f);
-        mg_csv_classify(&c->tok.pieces[k], &r->j->values, want, &c->cls[k]);
+        if (finish_column(r, c, k, emit_type(r, k)) < 0) {
+            c->tok.err.code = MG_CSV_ENOMEM;
+            return;
+        }
+    }
+}
+
+/* Where column k of chunk c goes. */
+static void
+out_of(const run *r, const chunk *c, size_t k, mg_csv_type t, mg_csv_out *o)
+{
+    const mg_csv_colout *col = &r->j->cols[k];
+    memset(o, 0, sizeof(*o));
+    o->row0 = c->row0;
+    o->validity = col->validity ? col->validity->data : NULL;
+    if (t == MG_CSV_STR) {
+        o->offsets = col->values->data;
+        o->bytes = col->bytes->data;
+        o->byte0 = c->byte0[k];
+    }
+    else {
+        o->values = col->values->data;
     }
 }
 
 static void
-task_convert(void *ctx, size_t i)
+task_emit(void *ctx, size_t i)
 {
     run *r = ctx;
-    chunk *c = &r->ch[i];
+    chunk *c = &r->ch[r->wave0 + i];
     for (size_t k = 0; k < r->j->ncols; k++) {
-        mg_csv_colout *col = &r->j->cols[k];
         mg_csv_out o;
-        memset(&o, 0, sizeof(o));
-        o.row0 = c->row0;
-        o.validity = col->validity ? col->validity->data : NULL;
-        if (r->types[k] == MG_CSV_STR) {
-            o.offsets = col->values->data;
-            o.bytes = col->bytes->data;
-            o.byte0 = c->byte0[k];
-        }
-        else {
-            o.values = col->values->data;
-        }
-        mg_csv_convert(&c->tok.pieces[k], &r->j->values, &c->cls[k],
-                       r->types[k], &o);
-        mg_csv_class_free(&c->cls[k]);
+        mg_csv_type t = emit_type(r, k);
+        out_of(r, c, k, t, &o);
+        mg_csv_col_emit(&c->tok.cols[k], t, &o);
     }
 }
 
@@ -111,26 +220,55 @@ make_chunks(run *r)
     }
     size_t k = 0;
     for (size_t s = 0; s < j->nsegs; s++) {
+        /* ceil(len / cs) chunks of equal size (a file a little over the
+         * chunk size gives two halves, not a chunk and a sliver) */
         size_t b = j->segs[s].start, end = j->segs[s].end;
+        size_t len = end - b, m = len / cs + (len % cs != 0);
+        size_t each = m ? len / m + (len % m != 0) : 0;
         do {
             chunk *c = &r->ch[k++];
             c->seg = s;
             c->b = b;
-            c->e = end - b > cs ? b + cs : end;
+            c->e = end - b > each ? b + each : end;
             b = c->e;
         } while (b < end);
     }
     r->nch = k;
     for (size_t i = 0; i < r->nch; i++) {
-        r->ch[i].cls = MG_RAW_CALLOC(j->ncols ? j->ncols : 1,
-                                     sizeof(mg_csv_class));
         r->ch[i].byte0 = MG_RAW_CALLOC(j->ncols ? j->ncols : 1,
                                        sizeof(int64_t));
-        if (r->ch[i].cls == NULL || r->ch[i].byte0 == NULL) {
+        r->ch[i].bad_utf8 = MG_RAW_CALLOC(j->ncols ? j->ncols : 1,
+                                          sizeof(size_t));
+        if (r->ch[i].byte0 == NULL || r->ch[i].bad_utf8 == NULL) {
             return -1;
         }
     }
     return 0;
+}
+
+/* Each chunk's end is the next chunk's start (or its segment's end). */
+static void
+set_ends(run *r)
+{
+    for (size_t i = 0; i < r->nch; i++) {
+        chunk *c = &r->ch[i];
+        int last = i + 1 == r->nch || r->ch[i + 1].seg != c->seg;
+        c->re = last ? r->j->segs[c->seg].end : r->ch[i + 1].rs;
+    }
+}
+
+/* Row starts found by sync, kept in order (a sync may look past the
+ * next boundary). */
+static void
+order_rows(run *r)
+{
+    for (size_t i = 1; i < r->nch; i++) {
+        chunk *c = &r->ch[i];
+        if (c->seg == r->ch[i - 1].seg && c->rs < r->ch[i - 1].rs) {
+            c->rs = r->ch[i - 1].rs;
+        }
+    }
+    set_ends(r);
 }
 
 /* Exact row ranges from the composed automaton states. */
@@ -151,11 +289,7 @@ find_rows(run *r)
         prev_rs = c->rs;
         state = c->trans[state];
     }
-    for (size_t i = 0; i < r->nch; i++) {
-        chunk *c = &r->ch[i];
-        int last = i + 1 == r->nch || r->ch[i + 1].seg != c->seg;
-        c->re = last ? r->j->segs[c->seg].end : r->ch[i + 1].rs;
-    }
+    set_ends(r);
 }
 
 static void
@@ -169,40 +303,11 @@ set_error(mg_csv_job *j, size_t seg, mg_csv_code code, size_t pos,
     j->err_seg = seg;
 }
 
-/* The first tokenizer error in input order, and the counts. */
-static int
-collect_rows(run *r)
+static void
+chunk_error(mg_csv_job *j, const chunk *c)
 {
-    mg_csv_job *j = r->j;
-    size_t total = 0;
-    for (size_t i = 0; i < r->nch; i++) {
-        chunk *c = &r->ch[i];
-        if (c->tok.err.code != MG_CSV_OK) {
-            set_error(j, c->seg, c->tok.err.code, c->tok.err.pos,
-                      c->tok.err.field, c->tok.err.nfields);
-            return -1;
-        }
-        if (c->tok.nskipped && j->nskipped == 0) {
-            j->first_skipped_seg = c->seg;
-            j->first_skipped_pos = c->tok.first_skipped;
-        }
-        j->nskipped += c->tok.nskipped;
-        total += c->tok.nrows;
-    }
-    size_t keep = total > j->skip_footer ? total - j->skip_footer : 0;
-    if (j->n_rows < keep) {
-        keep = j->n_rows;
-    }
-    size_t row = 0;
-    for (size_t i = 0; i < r->nch; i++) {
-        chunk *c = &r->ch[i];
-        size_t n = keep - row < c->tok.nrows ? keep - row : c->tok.nrows;
-        mg_csv_chunk_truncate(&c->tok, n);
-        c->row0 = row;
-        row += n;
-    }
-    j->nrows = keep;
-    return 0;
+    set_error(j, c->seg, c->tok.err.code, c->tok.err.pos, c->tok.err.field,
+              c->tok.err.nfields);
 }
 
 /* The error of a cell found by row index k of chunk c. */
@@ -210,7 +315,7 @@ static void
 cell_error(run *r, chunk *c, mg_csv_code code, size_t k, size_t col)
 {
     const mg_csv_segment *s = &r->j->segs[c->seg];
-    size_t pos = mg_csv_row_pos(&r->topts, s->buf, &c->tok, c->rs, c->re, k);
+    size_t pos = mg_csv_row_pos(&r->popts, s->buf, &c->tok, c->rs, c->re, k);
     size_t field = 0;
     for (size_t f = 0; f < r->j->nfields; f++) {
         if (r->j->keep[f] == (int)col) {
@@ -220,51 +325,38 @@ cell_error(run *r, chunk *c, mg_csv_code code, size_t k, size_t col)
     set_error(r->j, c->seg, code, pos, field, 0);
 }
 
-/* Final types; forced types that a cell misses and invalid UTF-8 in
- * string columns are errors at the first such cell in input order. */
+/* The first forced-type or UTF-8 error of chunk c: 1 and the error set,
+ * else 0. */
 static int
-unify(run *r, mg_csv_type *types)
+first_cell_error(run *r, chunk *c)
 {
     mg_csv_job *j = r->j;
+    size_t best = SIZE_MAX, bestcol = 0;
+    mg_csv_code code = MG_CSV_OK;
     for (size_t k = 0; k < j->ncols; k++) {
-        unsigned mask = ~0u;
-        size_t values = 0;
-        int f = j->forced[k];
-        for (size_t i = 0; i < r->nch; i++) {
-            chunk *c = &r->ch[i];
-            mask &= c->cls[k].mask;
-            values += c->tok.pieces[k].n - c->cls[k].nulls;
+        const mg_csv_col *col = &c->tok.cols[k];
+        mg_csv_type t = emit_type(r, k);
+        size_t bad = SIZE_MAX;
+        mg_csv_code kc = MG_CSV_OK;
+        if (t != MG_CSV_STR && j->forced[k] >= 0 && !(col->mask & (1u << t))) {
+            bad = col->first_bad[t];
+            kc = MG_CSV_ETYPE;
         }
-        types[k] = f >= 0 ? (mg_csv_type)f : mg_csv_unify(mask, values > 0);
-    }
-    for (size_t i = 0; i < r->nch; i++) {
-        chunk *c = &r->ch[i];
-        size_t best = SIZE_MAX, bestcol = 0;
-        mg_csv_code code = MG_CSV_OK;
-        for (size_t k = 0; k < j->ncols; k++) {
-            size_t bad = SIZE_MAX;
-            mg_csv_code kc = MG_CSV_OK;
-            if (types[k] != MG_CSV_STR && j->forced[k] >= 0
-                && !(c->cls[k].mask & (1u << types[k]))) {
-                bad = c->cls[k].first_bad[types[k]];
-                kc = MG_CSV_ETYPE;
-            }
-            if (types[k] == MG_CSV_STR && c->cls[k].bad_utf8_row < bad) {
-                bad = c->cls[k].bad_utf8_row;
-                kc = MG_CSV_EUTF8;
-            }
-            if (bad < best) {
-                best = bad;
-                bestcol = k;
-                code = kc;
-            }
+        if (t == MG_CSV_STR && c->bad_utf8[k] < bad) {
+            bad = c->bad_utf8[k];
+            kc = MG_CSV_EUTF8;
         }
-        if (code != MG_CSV_OK) {
-            cell_error(r, c, code, best, bestcol);
-            return -1;
+        if (bad < best) {
+            best = bad;
+            bestcol = k;
+            code = kc;
         }
     }
-    return 0;
+    if (code == MG_CSV_OK) {
+        return 0;
+    }
+    cell_error(r, c, code, best, bestcol);
+    return 1;
 }
 
 static size_t
@@ -291,59 +383,18 @@ out_block(size_t n)
     return b;
 }
 
-static int
-alloc_outputs(run *r, const mg_csv_type *types)
-{
-    mg_csv_job *j = r->j;
-    j->cols = MG_RAW_CALLOC(j->ncols ? j->ncols : 1, sizeof(mg_csv_colout));
-    if (j->cols == NULL) {
-        return -1;
-    }
-    for (size_t k = 0; k < j->ncols; k++) {
-        mg_csv_colout *col = &j->cols[k];
-        col->type = types[k];
-        int64_t bytes = 0;
-        for (size_t i = 0; i < r->nch; i++) {
-            col->nulls += r->ch[i].cls[k].nulls;
-            r->ch[i].byte0[k] = bytes;
-            bytes += (int64_t)r->ch[i].tok.pieces[k].len;
-        }
-        if (types[k] == MG_CSV_STR) {
-            col->values = out_block((j->nrows + 1) * sizeof(int64_t));
-            col->bytes = out_block((size_t)bytes);
-            if (col->values == NULL || col->bytes == NULL) {
-                return -1;
-            }
-            ((int64_t *)col->values->data)[j->nrows] = bytes;
-        }
-        else {
-            col->values = out_block(j->nrows * type_size(types[k]));
-            if (col->values == NULL) {
-                return -1;
-            }
-        }
-        if (col->nulls) {
-            col->validity = out_block((j->nrows + 7) / 8);
-            if (col->validity == NULL) {
-                return -1;
-            }
-        }
-    }
-    return 0;
-}
-
 static void
 run_free(run *r)
 {
     for (size_t i = 0; i < r->nch; i++) {
         mg_csv_chunk_free(&r->ch[i].tok);
-        for (size_t k = 0; r->ch[i].cls != NULL && k < r->j->ncols; k++) {
-            mg_csv_class_free(&r->ch[i].cls[k]);
-        }
-        MG_RAW_FREE(r->ch[i].cls);
         MG_RAW_FREE(r->ch[i].byte0);
+        MG_RAW_FREE(r->ch[i].bad_utf8);
     }
     MG_RAW_FREE(r->ch);
+    MG_RAW_FREE(r->want);
+    MG_RAW_FREE(r->types);
+    MG_RAW_FREE(r->oc);
 }
 
 static mg_csv_code
@@ -353,29 +404,459 @@ nomem(mg_csv_job *j)
     return MG_CSV_ENOMEM;
 }
 
+/* Exact row ranges: by sync where the states converge, else by the
+ * composed scan of every chunk. */
+static void
+split_rows(run *r)
+{
+    mg_csv_job *j = r->j;
+    if (r->nch == j->nsegs) { /* one chunk per segment: nothing to find */
+        for (size_t i = 0; i < r->nch; i++) {
+            r->ch[i].rs = j->segs[r->ch[i].seg].start;
+        }
+        set_ends(r);
+        return;
+    }
+    (void)mg_csv_parallel(r->nch, j->nthreads, task_sync, r);
+    if (!r->sync_failed) {
+        order_rows(r);
+        return;
+    }
+    (void)mg_csv_parallel(r->nch, j->nthreads, task_scan, r);
+    find_rows(r);
+}
+
+/* ---- outputs ---- */
+
+/* The value blocks of column k as type t for cap_rows rows, all rows
+ * emitted so far null (float nulls hold NaN). */
+static int
+new_values(run *r, size_t k, mg_csv_type t)
+{
+    mg_csv_colout *col = &r->j->cols[k];
+    mg_block_decref(col->values);
+    mg_block_decref(col->bytes);
+    col->values = col->bytes = NULL;
+    col->type = t;
+    if (t == MG_CSV_STR) {
+        col->values = out_block((r->cap_rows + 1) * sizeof(int64_t));
+        col->bytes = out_block(r->cap_bytes ? r->cap_bytes : 1);
+        return col->values != NULL && col->bytes != NULL ? 0 : -1;
+    }
+    col->values = out_block(r->cap_rows * type_size(t));
+    if (col->values == NULL) {
+        return -1;
+    }
+    if (t == MG_CSV_FLOAT) {
+        double *v = col->values->data;
+        for (size_t i = 0; i < r->rows; i++) {
+            v[i] = NAN;
+        }
+    }
+    return 0;
+}
+
+/* A validity bitmap for column k, the rows emitted so far valid. */
+static int
+new_validity(run *r, size_t k)
+{
+    mg_csv_colout *col = &r->j->cols[k];
+    col->validity = out_block(r->cap_rows / 8 + 1);
+    if (col->validity == NULL) {
+        return -1;
+    }
+    uint8_t *v = col->validity->data;
+    memset(v, 0xFF, r->rows / 8);
+    for (size_t i = r->rows & ~(size_t)7; i < r->rows; i++) {
+        v[i >> 3] |= (uint8_t)(1u << (i & 7));
+    }
+    return 0;
+}
+
+static void
+task_rebuild_parse(void *ctx, size_t i)
+{
+    run *r = ctx;
+    chunk *c = &r->ch[i];
+    size_t k = r->rb_col;
+    mg_csv_type t = emit_type(r, k);
+    size_t nrows = c->tok.nrows;
+    /* The chunk's buffers went to a later round: a parse of its own. */
+    if (mg_csv_parse(&r->popts, r->j->segs[c->seg].buf, c->rs, c->re, nrows,
+                     (long)k, t == MG_CSV_STR ? 0u : 1u << t, &c->tok, 0)
+        != MG_CSV_OK) {
+        c->tok.err.code = MG_CSV_ENOMEM;
+    }
+}
+
+static void
+task_rebuild_emit(void *ctx, size_t i)
+{
+    run *r = ctx;
+    chunk *c = &r->ch[i];
+    size_t k = r->rb_col;
+    mg_csv_out o;
+    mg_csv_type t = emit_type(r, k);
+    out_of(r, c, k, t, &o);
+    o.validity = NULL; /* unchanged */
+    mg_csv_col_emit(&c->tok.cols[k], t, &o);
+    size_t nrows = c->tok.nrows;
+    mg_csv_chunk_free(&c->tok);
+    memset(&c->tok, 0, sizeof(c->tok));
+    c->tok.nrows = nrows;
+}
+
+/* Column k's rows emitted in the chunks before the round, again as its
+ * new type: parsed again from the input (still mapped), in parallel. */
+static int
+rebuild_column(run *r, size_t k)
+{
+    size_t wave0 = r->wave0;
+    r->rb_col = k;
+    r->wave0 = 0;
+    (void)mg_csv_parallel(wave0, r->j->nthreads, task_rebuild_parse, r);
+    r->wave0 = wave0;
+    int64_t bytes = 0;
+    int failed = 0;
+    for (size_t i = 0; i < wave0; i++) {
+        chunk *c = &r->ch[i];
+        failed |= c->tok.err.code != MG_CSV_OK;
+        c->byte0[k] = bytes;
+        bytes += c->tok.cols != NULL ? (int64_t)c->tok.cols[k].len : 0;
+    }
+    r->oc[k].bytes = bytes;
+    r->oc[k].negzero = 0;
+    if (failed || new_values(r, k, emit_type(r, k)) < 0) {
+        for (size_t i = 0; i < wave0; i++) {
+            size_t nrows = r->ch[i].tok.nrows;
+            mg_csv_chunk_free(&r->ch[i].tok);
+            memset(&r->ch[i].tok, 0, sizeof(r->ch[i].tok));
+            r->ch[i].tok.nrows = nrows;
+        }
+        return -1;
+    }
+    (void)mg_csv_parallel(wave0, r->j->nthreads, task_rebuild_emit, r);
+    return 0;
+}
+
+/* int64 rows emitted so far as float64, in place (nulls NaN). */
+static void
+ints_to_floats(run *r, size_t k)
+{
+    mg_csv_colout *col = &r->j->cols[k];
+    int64_t *iv = col->values->data;
+    double *fv = col->values->data;
+    const uint8_t *valid = col->validity ? col->validity->data : NULL;
+    for (size_t i = 0; i < r->rows; i++) {
+        int null = valid != NULL && !((valid[i >> 3] >> (i & 7)) & 1);
+        fv[i] = null ? NAN : (double)iv[i];
+    }
+    col->type = MG_CSV_FLOAT;
+}
+
+/* The outputs follow this round's types: a column typed for the first
+ * time gets its blocks, a column whose type changed is converted or
+ * built again, a column with its first nulls gets a bitmap. */
+static int
+adapt_outputs(run *r)
+{
+    mg_csv_job *j = r->j;
+    for (size_t k = 0; k < j->ncols; k++) {
+        outcol *oc = &r->oc[k];
+        mg_csv_type t = emit_type(r, k);
+        if (j->cols[k].values == NULL || oc->type == NO_TYPE) {
+            if (j->cols[k].values == NULL || (int)j->cols[k].type != (int)t) {
+                if (new_values(r, k, t) < 0) {
+                    return -1;
+                }
+            }
+        }
+        else if (oc->type != (int)t) {
+            if (oc->type == MG_CSV_INT && t == MG_CSV_FLOAT && !oc->negzero) {
+                ints_to_floats(r, k);
+            }
+            else if (rebuild_column(r, k) < 0) {
+                return -1;
+            }
+        }
+        if (r->types[k] != NO_TYPE) {
+            oc->type = r->types[k];
+        }
+        size_t nulls = 0;
+        for (size_t i = r->wave0; i < r->wave0 + r->nwave; i++) {
+            nulls += r->ch[i].tok.cols[k].nulls;
+        }
+        if (nulls && j->cols[k].validity == NULL && new_validity(r, k) < 0) {
+            return -1;
+        }
+        j->cols[k].nulls += nulls;
+    }
+    return 0;
+}
+
+/* ---- rounds ---- */
+
+/* 1 when the error of chunk c lies past the rows a row limit wants
+ * (rows: those kept before c): the read stops before it. */
+static int
+error_past_limit(const run *r, const chunk *c, size_t rows)
+{
+    const mg_csv_job *j = r->j;
+    return j->skip_footer == 0 && j->n_rows != SIZE_MAX
+           && rows + c->tok.nrows >= j->n_rows;
+}
+
+/* The rows of the round, in order: the round ends at a chunk with an
+ * error (*failed: its index) or where the rows wanted are reached; the
+ * chunk the limit cuts is parsed again up to it (its types must come
+ * from the rows kept only). *done: no round follows. -1 on error. */
+static int
+round_rows(run *r, size_t *failed, int *done)
+{
+    mg_csv_job *j = r->j;
+    size_t end = r->wave0 + r->nwave, total = r->rows;
+    *failed = SIZE_MAX;
+    for (size_t i = r->wave0; i < end; i++) {
+        chunk *c = &r->ch[i];
+        if (c->tok.err.code != MG_CSV_OK) {
+            if (c->tok.err.code == MG_CSV_ENOMEM) {
+                chunk_error(j, c);
+                return -1;
+            }
+            if (!error_past_limit(r, c, total)) {
+                *failed = i;
+            }
+            end = i + 1;
+            *done = 1;
+            break;
+        }
+        total += c->tok.nrows;
+    }
+    if (r->wave0 + r->nwave >= r->nch) {
+        *done = 1;
+    }
+    /* In the last round, the footer; always, the row limit. */
+    size_t keep = total;
+    if (*done && *failed == SIZE_MAX) {
+        keep = total > j->skip_footer ? total - j->skip_footer : 0;
+    }
+    if (j->n_rows < keep) {
+        keep = j->n_rows;
+    }
+    if (keep >= j->n_rows) {
+        *done = 1;
+    }
+    size_t row = r->rows;
+    for (size_t i = r->wave0; i < end; i++) {
+        chunk *c = &r->ch[i];
+        if (i == *failed) {
+            c->row0 = row;
+            break; /* its rows before the error, for the cell errors */
+        }
+        size_t n = keep - row < c->tok.nrows ? keep - row : c->tok.nrows;
+        if (n < c->tok.nrows || c->tok.err.code != MG_CSV_OK) {
+            if (mg_csv_parse(&r->popts, j->segs[c->seg].buf, c->rs, c->re, n,
+                             -1, 0, &c->tok, 1) != MG_CSV_OK) {
+                chunk_error(j, c);
+                return -1;
+            }
+        }
+        if (c->tok.nskipped && j->nskipped == 0) {
+            j->first_skipped_seg = c->seg;
+            j->first_skipped_pos = c->tok.first_skipped;
+        }
+        j->nskipped += c->tok.nskipped;
+        c->row0 = row;
+        row += n;
+    }
+    r->nwave = end - r->wave0;
+    return 0;
+}
+
+/* This round's types: the AND of the masks so far (or forced). */
+static void
+round_types(run *r)
+{
+    mg_csv_job *j = r->j;
+    for (size_t k = 0; k < j->ncols; k++) {
+        outcol *oc = &r->oc[k];
+        for (size_t i = r->wave0; i < r->wave0 + r->nwave; i++) {
+            const mg_csv_col *col = &r->ch[i].tok.cols[k];
+            oc->mask &= col->mask;
+            oc->values += col->n - col->nulls;
+        }
+        int f = j->forced[k];
+        r->types[k] = f >= 0 ? f
+                      : oc->values ? (int)mg_csv_unify(oc->mask, 1) : NO_TYPE;
+    }
+}
+
+/* String bytes of each chunk of the round; int "-0" seen. */
+static void
+round_offsets(run *r)
+{
+    for (size_t k = 0; k < r->j->ncols; k++) {
+        for (size_t i = r->wave0; i < r->wave0 + r->nwave; i++) {
+            chunk *c = &r->ch[i];
+            const mg_csv_col *col = &c->tok.cols[k];
+            c->byte0[k] = r->oc[k].bytes;
+            r->oc[k].bytes += (int64_t)col->len;
+            r->oc[k].negzero |= col->store == MG_CSV_INT && col->negzero;
+        }
+    }
+}
+
+/* One round: parse, check, adapt the outputs, emit. 1 when it was the
+ * last, 0 when another follows, -1 on error. */
+static int
+one_round(run *r)
+{
+    mg_csv_job *j = r->j;
+    size_t limit_left = j->n_rows - r->rows;
+    r->max_rows = j->skip_footer == 0 && j->n_rows != SIZE_MAX
+                      ? limit_left : SIZE_MAX;
+    (void)mg_csv_parallel(r->nwave, j->nthreads, task_parse, r);
+    size_t failed;
+    int done = 0;
+    if (round_rows(r, &failed, &done) < 0) {
+        return -1;
+    }
+    size_t nemit = failed == SIZE_MAX ? r->nwave : failed - r->wave0 + 1;
+    r->nwave = nemit;
+    round_types(r);
+    if (adapt_outputs(r) < 0) {
+        return nomem(j), -1;
+    }
+    (void)mg_csv_parallel(r->nwave, j->nthreads, task_finish, r);
+    for (size_t i = r->wave0; i < r->wave0 + r->nwave; i++) {
+        chunk *c = &r->ch[i];
+        if (c->tok.err.code == MG_CSV_ENOMEM) {
+            return nomem(j), -1;
+        }
+        if (first_cell_error(r, c)) {
+            return -1;
+        }
+        if (i == failed) {
+            chunk_error(j, c);
+            return -1;
+        }
+    }
+    round_offsets(r);
+    (void)mg_csv_parallel(r->nwave, j->nthreads, task_emit, r);
+    for (size_t i = r->wave0; i < r->wave0 + r->nwave; i++) {
+        r->rows += r->ch[i].tok.nrows;
+    }
+    return done;
+}
+
+/* Rows and string bytes the outputs must be able to hold. */
+static void
+capacity(run *r)
+{
+    mg_csv_job *j = r->j;
+    size_t rows = 0, bytes = 0;
+    for (size_t i = 0; i < r->nch; i++) {
+        size_t span = r->ch[i].re - r->ch[i].rs;
+        rows += span / (j->nfields ? j->nfields : 1) + 2;
+        bytes += span;
+    }
+    r->cap_rows = rows < j->n_rows ? rows : j->n_rows;
+    r->cap_bytes = bytes;
+}
+
+/* The chunk buffers of a round go to the same place of the next (or are
+ * freed); a chunk keeps its row count (a rebuild parses it again). */
+static void
+pass_buffers(run *r, size_t wave0, size_t n, size_t next0)
+{
+    for (size_t i = 0; i < n; i++) {
+        chunk *from = &r->ch[wave0 + i];
+        size_t nrows = from->tok.nrows;
+        if (next0 + i < r->nch) {
+            r->ch[next0 + i].tok = from->tok;
+        }
+        else {
+            mg_csv_chunk_free(&from->tok);
+        }
+        memset(&from->tok, 0, sizeof(from->tok));
+        from->tok.nrows = nrows;
+    }
+}
+
 static mg_csv_code
-read_stages(run *r, mg_csv_type *types)
+read_stages(run *r)
 {
     mg_csv_job *j = r->j;
     if (make_chunks(r) < 0) {
         return nomem(j);
     }
-    (void)mg_csv_parallel(r->nch, j->nthreads, task_scan, r);
-    find_rows(r);
-    (void)mg_csv_parallel(r->nch, j->nthreads, task_tokenize, r);
-    if (collect_rows(r) < 0) {
-        return j->err.code;
+    split_rows(r);
+    capacity(r);
+    /* With a footer to drop, one round (the rows kept are known at the
+     * end only); else a few chunks per thread per round. */
+    size_t per = j->skip_footer ? r->nch
+                                : (size_t)(j->nthreads > 1 ? j->nthreads * 2
+                                                           : 2);
+    for (r->wave0 = 0; r->wave0 < r->nch;) {
+        r->nwave = r->nch - r->wave0 < per ? r->nch - r->wave0 : per;
+        int rc = one_round(r);
+        if (rc < 0) {
+            return j->err.code;
+        }
+        size_t w0 = r->wave0, n = r->nwave;
+        if (rc == 1) {
+            break;
+        }
+        r->wave0 += n;
+        pass_buffers(r, w0, n, r->wave0);
     }
-    (void)mg_csv_parallel(r->nch, j->nthreads, task_classify, r);
-    if (unify(r, types) < 0) {
-        return j->err.code;
+    for (size_t k = 0; k < j->ncols; k++) {
+        if (j->cols[k].values == NULL && new_values(r, k, MG_CSV_STR) < 0) {
+            return nomem(j);
+        }
+        if (j->cols[k].type == MG_CSV_STR) {
+            ((int64_t *)j->cols[k].values->data)[r->rows] = r->oc[k].bytes;
+        }
     }
-    if (alloc_outputs(r, types) < 0) {
-        return nomem(j);
-    }
-    r->types = types;
-    (void)mg_csv_parallel(r->nch, j->nthreads, task_convert, r);
+    j->nrows = r->rows;
     return MG_CSV_OK;
+}
+
+/* The types each column tries: every one, or its forced type. */
+static int
+make_want(run *r)
+{
+    mg_csv_job *j = r->j;
+    r->want = MG_RAW_CALLOC(j->ncols ? j->ncols : 1, sizeof(unsigned));
+    if (r->want == NULL) {
+        return -1;
+    }
+    for (size_t k = 0; k < j->ncols; k++) {
+        int f = j->forced[k];
+        r->want[k] = f < 0 ? (1u << MG_CSV_STR) - 1
+                           : (f == MG_CSV_STR ? 0u : 1u << f);
+    }
+    r->popts.want = r->want;
+    return 0;
+}
+
+/* Per-column state of the rounds. */
+static int
+make_state(run *r)
+{
+    mg_csv_job *j = r->j;
+    size_t n = j->ncols ? j->ncols : 1;
+    r->types = MG_RAW_CALLOC(n, sizeof(int));
+    r->oc = MG_RAW_CALLOC(n, sizeof(outcol));
+    j->cols = MG_RAW_CALLOC(n, sizeof(mg_csv_colout));
+    if (r->types == NULL || r->oc == NULL || j->cols == NULL) {
+        return -1;
+    }
+    for (size_t k = 0; k < j->ncols; k++) {
+        r->oc[k].type = NO_TYPE;
+        r->oc[k].mask = ~0u;
+    }
+    return 0;
 }
 
 mg_csv_code
@@ -389,17 +870,14 @@ mg_csv_read(mg_csv_job *j)
     j->nskipped = 0;
     memset(&j->err, 0, sizeof(j->err));
     mg_csv_dfa_init(&r.dfa, j->dialect);
-    r.topts.dialect = j->dialect;
-    r.topts.dfa = &r.dfa;
-    r.topts.nfields = j->nfields;
-    r.topts.keep = j->keep;
-    r.topts.ncols = j->ncols;
-    r.topts.bad_lines = j->bad_lines;
-    r.topts.max_rows = SIZE_MAX;
-    mg_csv_type *types = MG_RAW_CALLOC(j->ncols ? j->ncols : 1,
-                                       sizeof(mg_csv_type));
-    mg_csv_code rc = types == NULL ? nomem(j) : read_stages(&r, types);
-    MG_RAW_FREE(types);
+    r.popts.dialect = j->dialect;
+    r.popts.values = &j->values;
+    r.popts.nfields = j->nfields;
+    r.popts.keep = j->keep;
+    r.popts.ncols = j->ncols;
+    r.popts.bad_lines = j->bad_lines;
+    mg_csv_code rc = make_want(&r) < 0 || make_state(&r) < 0
+                         ? nomem(j) : read_stages(&r);
     run_free(&r);
     if (rc != MG_CSV_OK) {
         mg_csv_job_free(j);

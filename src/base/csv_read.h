@@ -14,6 +14,10 @@
 typedef struct mg_csv_segment {
     const char *buf;
     size_t start, end;
+    /* buf is a read-only file mapping: the pages of each parsed chunk are
+     * dropped from the process (the page cache keeps them), so a big file
+     * does not stay resident in the reader. */
+    int droppable;
 } mg_csv_segment;
 
 /* One result column. INT/FLOAT/BOOL/DATE/TS: values holds nrows items of
@@ -41,6 +45,10 @@ typedef struct mg_csv_job {
     size_t n_rows;      /* SIZE_MAX: all */
     size_t skip_footer;
     size_t chunk_size;
+    /* Bytes after a chunk boundary in which the automaton's states must
+     * converge (mg_csv_sync); else the whole input is scanned. 0: a
+     * default. */
+    size_t sync_window;
     int nthreads;
     /* outputs */
     size_t nrows;

@@ -1,13 +1,16 @@
-/* csv_tok.c - the CSV row-boundary automaton and the tokenizer (csv.h).
+/* csv_tok.c - the CSV row-boundary automaton, the boundary sync and the
+ * row parser (csv.h).
  *
  * Owns: the transition table of a dialect, the all-states scan that the
- * parallel split composes, and parse_row, the one routine that cuts a row
- * into fields and unescapes them into column pieces. Plain C, no locks, no
- * global state; every buffer is the caller's or a piece's (raw malloc).
- * Must never read outside [start, end) of its input, never allocate per
- * cell (pieces grow geometrically), never disagree with the automaton
- * about where a row starts (the split relies on it; the fuzz target
- * checks it).
+ * parallel split composes when sync fails, mg_csv_sync (the exact row
+ * start after a boundary, from the convergence of all states), and
+ * mg_csv_rowp_parse, the one routine that cuts a row into field spans
+ * (unescaping into its scratch buffer only where a field needs it). Plain
+ * C, no locks, no global state; every buffer is the caller's or the
+ * parser's (raw malloc). Must never read outside [0, end) of its input,
+ * never allocate per cell (the scratch grows geometrically), never
+ * disagree with the automaton about where a row starts (the split relies
+ * on it; the fuzz target checks it).
  */
 #include "csv.h"
 
@@ -237,176 +240,195 @@ mg_csv_line_of(const char *buf, size_t pos)
     return line;
 }
 
-/* ---- pieces ---- */
+/* ---- boundary sync ---- */
 
-/* A piece with room for cap bytes and ncap - 1 cells (at least 64). */
+/* The states a dialect can really be in (the others are never entered
+ * from the start of a row). */
 static int
-piece_init_cap(mg_csv_piece *p, size_t cap, size_t ncap)
+reachable_states(const mg_csv_dialect *d, uint8_t *out)
 {
-    memset(p, 0, sizeof(*p));
-    p->ncap = ncap > 64 ? ncap : 64;
-    p->cap = cap > 64 ? cap : 64; /* never NULL: cells are data + offset */
-    p->offs = mg_csv_mem_alloc(p->ncap * sizeof(int64_t), &p->offs_mapped);
-    p->data = mg_csv_mem_alloc(p->cap, &p->data_mapped);
-    if (p->offs == NULL || p->data == NULL) {
-        mg_csv_piece_free(p);
-        return -1;
+    int n = 0;
+    out[n++] = MG_CSV_S_ROW;
+    out[n++] = MG_CSV_S_FIELD;
+    out[n++] = MG_CSV_S_UNQ;
+    out[n++] = MG_CSV_S_CR;
+    if (d->has_quote) {
+        out[n++] = MG_CSV_S_Q;
+        if (d->doublequote) {
+            out[n++] = MG_CSV_S_QQ;
+        }
     }
-    p->offs[0] = 0;
-    return 0;
+    if (d->has_escape) {
+        out[n++] = MG_CSV_S_ESC;
+        if (d->has_quote) {
+            out[n++] = MG_CSV_S_QESC;
+        }
+    }
+    if (d->has_comment) {
+        out[n++] = MG_CSV_S_COMMENT;
+    }
+    return n;
 }
 
-static int
-piece_init(mg_csv_piece *p)
+size_t
+mg_csv_sync(const mg_csv_dfa *t, const mg_csv_dialect *d, const char *buf,
+            size_t pos, size_t end, size_t window)
 {
-    return piece_init_cap(p, 64, 64);
+    uint8_t cur[MG_CSV_NSTATES];
+    int n = reachable_states(d, cur);
+    const unsigned char *p = (const unsigned char *)buf;
+    size_t stop = end - pos > window ? pos + window : end;
+    while (n > 1 && pos < stop) {
+        unsigned c = p[pos++];
+        if (!t->special[c]) {
+            c = t->ordinary;
+            while (pos < stop && !t->special[p[pos]]) {
+                pos++;
+            }
+        }
+        int m = 0;
+        for (int k = 0; k < n; k++) {
+            uint8_t s = t->next[cur[k]][c];
+            int j = 0;
+            while (j < m && cur[j] != s) {
+                j++;
+            }
+            if (j == m) {
+                cur[m++] = s;
+            }
+        }
+        n = m;
+    }
+    if (n > 1) {
+        return SIZE_MAX; /* row starts before end may be unknown */
+    }
+    return mg_csv_next_row(t, buf, pos, end, cur[0]);
+}
+
+/* ---- row parser ---- */
+
+#define SCRATCH_FLAG ((size_t)1 << (sizeof(size_t) * 8 - 1))
+
+int
+mg_csv_rowp_init(mg_csv_rowp *p, const mg_csv_dialect *d, const char *buf,
+                 size_t end, size_t maxf)
+{
+    memset(p, 0, sizeof(*p));
+    p->d = d;
+    p->buf = buf;
+    p->end = end;
+    p->base = end;
+    p->maxf = maxf;
+    p->scap = 256;
+    p->scratch = MG_RAW_MALLOC(p->scap);
+    p->cell = MG_RAW_MALLOC((maxf ? maxf : 1) * sizeof(char *));
+    p->clen = MG_RAW_MALLOC((maxf ? maxf : 1) * sizeof(size_t));
+    p->off = MG_RAW_MALLOC((maxf ? maxf : 1) * sizeof(size_t));
+    if (p->scratch == NULL || p->cell == NULL || p->clen == NULL
+        || p->off == NULL) {
+        mg_csv_rowp_free(p);
+        return -1;
+    }
+    return 0;
 }
 
 void
-mg_csv_piece_free(mg_csv_piece *p)
+mg_csv_rowp_free(mg_csv_rowp *p)
 {
-    mg_csv_mem_free(p->data, p->cap, p->data_mapped);
-    mg_csv_mem_free(p->offs, p->ncap * sizeof(int64_t), p->offs_mapped);
+    MG_RAW_FREE(p->scratch);
+    MG_RAW_FREE(p->cell);
+    MG_RAW_FREE(p->clen);
+    MG_RAW_FREE(p->off);
     memset(p, 0, sizeof(*p));
 }
 
-static int
-piece_grow_bytes(mg_csv_piece *p, size_t extra)
+/* The special bytes of buf[base, base + 64) (fewer at the end) as bits. */
+static inline uint64_t
+block_mask(const mg_csv_rowp *p, size_t base)
 {
-    size_t cap = p->cap ? p->cap : 256;
-    while (cap - p->len < extra) {
-        cap *= 2;
-    }
-    char *d = mg_csv_mem_grow(p->data, p->cap, cap, &p->data_mapped);
-    if (d == NULL) {
-        return -1;
-    }
-    p->data = d;
-    p->cap = cap;
-    return 0;
-}
-
-static inline int
-piece_append(mg_csv_piece *p, const char *s, size_t n)
-{
-    if (p->cap - p->len < n && piece_grow_bytes(p, n) < 0) {
-        return -1;
-    }
-    if (n) {
-        memcpy(p->data + p->len, s, n);
-    }
-    p->len += n;
-    return 0;
-}
-
-/* piece_append of buf[s, e) for the common short cell: with 16 bytes of
- * room on both sides it copies a constant 16 (inlined, no call). */
-static inline int
-piece_append_short(mg_csv_piece *p, const char *buf, size_t s, size_t e,
-                   size_t end)
-{
-    size_t n = e - s;
-    if (n <= 16 && end - s >= 16 && p->cap - p->len >= 16) {
-        memcpy(p->data + p->len, buf + s, 16);
-        p->len += n;
-        return 0;
-    }
-    return piece_append(p, buf + s, n);
-}
-
-static inline int
-piece_end_cell(mg_csv_piece *p)
-{
-    if (p->n + 2 > p->ncap) {
-        size_t cap = p->ncap * 2;
-        int64_t *o = mg_csv_mem_grow(p->offs, p->ncap * sizeof(int64_t),
-                                     cap * sizeof(int64_t), &p->offs_mapped);
-        if (o == NULL) {
-            return -1;
-        }
-        p->offs = o;
-        p->ncap = cap;
-    }
-    p->offs[++p->n] = (int64_t)p->len;
-    return 0;
-}
-
-static inline void
-piece_pop(mg_csv_piece *p)
-{
-    p->n--;
-    p->len = (size_t)p->offs[p->n];
-}
-
-static inline void
-piece_clear(mg_csv_piece *p)
-{
-    p->n = 0;
-    p->len = 0;
-}
-
-/* ---- one row ---- */
-
-/* Where the fields of a row go: field i into dest[i] (i < ndest), the
- * rest into overflow. */
-typedef struct row_sink {
-    mg_csv_piece **dest;
-    size_t ndest;
-    mg_csv_piece *overflow;
-} row_sink;
-
-typedef struct row_scanner {
-    const mg_csv_dialect *d;
-    uint8_t stop_unq[256];  /* ends unquoted text: delim, CR, LF, escape */
-} row_scanner;
-
-static void
-scanner_init(row_scanner *sc, const mg_csv_dialect *d)
-{
-    sc->d = d;
-    memset(sc->stop_unq, 0, sizeof(sc->stop_unq));
-    sc->stop_unq[d->delim] = 1;
-    sc->stop_unq['\n'] = 1;
-    sc->stop_unq['\r'] = 1;
-    if (d->has_escape) {
-        sc->stop_unq[d->escape] = 1;
-    }
-}
-
-/* The first position >= pos (< end) whose byte ends unquoted text, or
- * end. 16 bytes at a time with SSE2 where at least 16 remain. */
-static inline size_t
-scan_unquoted(const row_scanner *sc, const char *buf, size_t pos, size_t end)
-{
+    const mg_csv_dialect *d = p->d;
+    const unsigned char *b = (const unsigned char *)p->buf + base;
+    unsigned char q = d->has_quote ? d->quote : d->delim;
+    unsigned char e = d->has_escape ? d->escape : d->delim;
+    size_t n = p->end - base;
+    uint64_t m = 0;
 #ifdef __SSE2__
-    const mg_csv_dialect *d = sc->d;
-    const __m128i vd = _mm_set1_epi8((char)d->delim);
-    const __m128i vl = _mm_set1_epi8('\n');
-    const __m128i vr = _mm_set1_epi8('\r');
-    const __m128i ve = _mm_set1_epi8((char)(d->has_escape ? d->escape
-                                                          : d->delim));
-    while (end - pos >= 16) {
-        __m128i x = _mm_loadu_si128((const __m128i *)(buf + pos));
-        __m128i m = _mm_or_si128(
-            _mm_or_si128(_mm_cmpeq_epi8(x, vd), _mm_cmpeq_epi8(x, vl)),
-            _mm_or_si128(_mm_cmpeq_epi8(x, vr), _mm_cmpeq_epi8(x, ve)));
-        unsigned bits = (unsigned)_mm_movemask_epi8(m);
-        if (bits) {
-            return pos + (size_t)__builtin_ctz(bits);
+    if (n >= 64) {
+        const __m128i vd = _mm_set1_epi8((char)d->delim);
+        const __m128i vq = _mm_set1_epi8((char)q);
+        const __m128i ve = _mm_set1_epi8((char)e);
+        const __m128i vl = _mm_set1_epi8('\n');
+        const __m128i vr = _mm_set1_epi8('\r');
+        for (int k = 0; k < 4; k++) {
+            __m128i x = _mm_loadu_si128((const __m128i *)(b + 16 * k));
+            __m128i r = _mm_or_si128(
+                _mm_or_si128(_mm_cmpeq_epi8(x, vd), _mm_cmpeq_epi8(x, vq)),
+                _mm_or_si128(_mm_cmpeq_epi8(x, vl), _mm_cmpeq_epi8(x, vr)));
+            r = _mm_or_si128(r, _mm_cmpeq_epi8(x, ve));
+            m |= (uint64_t)(unsigned)_mm_movemask_epi8(r) << (16 * k);
         }
-        pos += 16;
+        return m;
     }
 #endif
-    while (pos < end && !sc->stop_unq[(unsigned char)buf[pos]]) {
-        pos++;
+    if (n > 64) {
+        n = 64;
     }
-    return pos;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = b[i];
+        if (c == d->delim || c == q || c == e || c == '\n' || c == '\r') {
+            m |= (uint64_t)1 << i;
+        }
+    }
+    return m;
 }
 
-/* Skips blank and comment lines from pos; returns the first row start
- * with content, or end. */
-static size_t
-skip_blank(const mg_csv_dialect *d, const char *buf, size_t pos, size_t end)
+/* The first special byte at or after pos, or end. pos never goes back
+ * within a row; a new row may start anywhere (the mask is rebuilt). */
+static inline __attribute__((always_inline)) size_t
+next_special(mg_csv_rowp *p, size_t pos)
+{
+    for (;;) {
+        if (pos < p->base || pos - p->base >= 64) {
+            if (pos >= p->end) {
+                return p->end;
+            }
+            p->base = pos;
+            p->mask = block_mask(p, pos);
+        }
+        uint64_t m = p->mask & (~(uint64_t)0 << (pos - p->base));
+        if (m) {
+            return p->base + (size_t)__builtin_ctzll(m);
+        }
+        pos = p->base + 64;
+        if (pos >= p->end) {
+            return p->end;
+        }
+    }
+}
+
+static int
+scratch_put(mg_csv_rowp *p, const char *s, size_t n)
+{
+    if (p->scap - p->slen < n) {
+        size_t cap = p->scap;
+        while (cap - p->slen < n) {
+            cap *= 2;
+        }
+        char *q = MG_RAW_REALLOC(p->scratch, cap);
+        if (q == NULL) {
+            return -1;
+        }
+        p->scratch = q;
+        p->scap = cap;
+    }
+    memcpy(p->scratch + p->slen, s, n);
+    p->slen += n;
+    return 0;
+}
+
+size_t
+mg_csv_skip_blank(const mg_csv_dialect *d, const char *buf, size_t pos,
+                  size_t end)
 {
     while (pos < end) {
         char c = buf[pos];
@@ -431,334 +453,271 @@ skip_blank(const mg_csv_dialect *d, const char *buf, size_t pos, size_t end)
     return pos;
 }
 
-/* The quoted part of a field at pos (just after the opening quote): its
- * text goes into p. Returns the position after the closing quote, or
- * SIZE_MAX when the input ends inside the quotes. */
-static size_t
-quoted_part(const row_scanner *sc, const char *buf, size_t pos, size_t end,
-            mg_csv_piece *p, int *nomem)
+/* One field being cut: a span of the input [fs, fe) until some text needs
+ * unescaping, then a copy in scratch from sstart. */
+typedef struct field {
+    size_t fs, fe;
+    size_t sstart;
+    int scr;
+} field;
+
+/* Copies the field's pending text buf[fs, upto) into scratch (the field
+ * lives there from now on); fs = upto. */
+static inline int
+field_to_scratch(mg_csv_rowp *p, field *f, size_t upto)
 {
-    const mg_csv_dialect *d = sc->d;
+    if (!f->scr) {
+        f->scr = 1;
+        f->sstart = p->slen;
+    }
+    size_t from = f->fs;
+    f->fs = upto;
+    return scratch_put(p, p->buf + from, upto - from);
+}
+
+enum { CUT_OK = 0, CUT_NOMEM, CUT_QUOTE, CUT_ESCAPE };
+
+/* The quoted part of a field at pos (just after the opening quote).
+ * Returns the position after the closing quote in *pos. */
+static int
+cut_quoted(mg_csv_rowp *p, field *f, size_t *pos)
+{
+    const mg_csv_dialect *d = p->d;
+    const char *buf = p->buf;
+    size_t at = *pos;
+    f->fs = at;
     for (;;) {
-        const char *q = memchr(buf + pos, d->quote, end - pos);
-        size_t stop = q != NULL ? (size_t)(q - buf) : end;
-        if (d->has_escape) {
-            const char *e = memchr(buf + pos, d->escape, stop - pos);
-            if (e != NULL) {
-                size_t at = (size_t)(e - buf);
-                if (piece_append(p, buf + pos, at - pos) < 0) {
-                    *nomem = 1;
-                    return SIZE_MAX;
+        size_t q = next_special(p, at);
+        if (q >= p->end) {
+            return CUT_QUOTE;
+        }
+        unsigned char c = (unsigned char)buf[q];
+        if (d->has_quote && c == d->quote) {
+            if (d->doublequote && q + 1 < p->end
+                && (unsigned char)buf[q + 1] == d->quote) {
+                /* a doubled quote: keep one */
+                if (field_to_scratch(p, f, q + 1) < 0) {
+                    return CUT_NOMEM;
                 }
-                if (at + 1 >= end) {
-                    return SIZE_MAX;
-                }
-                if (piece_append(p, buf + at + 1, 1) < 0) {
-                    *nomem = 1;
-                    return SIZE_MAX;
-                }
-                pos = at + 2;
+                f->fs = at = q + 2;
                 continue;
             }
-        }
-        if (piece_append(p, buf + pos, stop - pos) < 0) {
-            *nomem = 1;
-            return SIZE_MAX;
-        }
-        if (q == NULL) {
-            return SIZE_MAX;
-        }
-        pos = stop + 1;
-        if (d->doublequote && pos < end && buf[pos] == d->quote) {
-            if (piece_append(p, buf + pos, 1) < 0) {
-                *nomem = 1;
-                return SIZE_MAX;
+            if (f->scr && field_to_scratch(p, f, q) < 0) {
+                return CUT_NOMEM;
             }
-            pos++;
+            f->fe = q;
+            *pos = q + 1;
+            return CUT_OK;
+        }
+        if (d->has_escape && c == d->escape) {
+            if (q + 1 >= p->end) {
+                return CUT_QUOTE;
+            }
+            if (field_to_scratch(p, f, q) < 0
+                || scratch_put(p, buf + q + 1, 1) < 0) {
+                return CUT_NOMEM;
+            }
+            f->fs = at = q + 2;
             continue;
         }
-        return pos;
+        at = q + 1; /* a delimiter or line end inside the quotes */
     }
 }
 
-/* Parses the row at pos (a row start with content, < end). Returns the
- * number of fields and the next row start in *next, or -1 with err. */
-static long
-parse_row(const row_scanner *sc, const row_sink *sink, const char *buf,
-          size_t pos, size_t end, size_t *next, mg_csv_error *err)
+/* Unquoted text from *pos to the delimiter or the end of the row (a
+ * quote there is literal); appended to the field. */
+static inline __attribute__((always_inline)) int
+cut_unquoted(mg_csv_rowp *p, field *f, size_t *pos)
 {
-    const mg_csv_dialect *d = sc->d;
-    size_t rowpos = pos;
-    size_t field = 0;
-    int nomem = 0;
+    const mg_csv_dialect *d = p->d;
+    const char *buf = p->buf;
+    size_t at = *pos;
+    f->fs = at;
     for (;;) {
-        mg_csv_piece *p = field < sink->ndest ? sink->dest[field]
-                                              : sink->overflow;
-        if (d->has_quote && pos < end && (unsigned char)buf[pos] == d->quote) {
-            pos = quoted_part(sc, buf, pos + 1, end, p, &nomem);
-            if (pos == SIZE_MAX) {
-                goto fail_quote;
+        size_t q = next_special(p, at);
+        while (q < p->end && d->has_quote
+               && (unsigned char)buf[q] == d->quote) {
+            q = next_special(p, q + 1);
+        }
+        if (q < p->end && d->has_escape
+            && (unsigned char)buf[q] == d->escape) {
+            if (q + 1 >= p->end) {
+                return CUT_ESCAPE;
             }
-            /* After the closing quote: an escape character is literal. */
-            if (d->doublequote && d->has_escape && pos < end
-                && (unsigned char)buf[pos] == d->escape) {
-                if (piece_append(p, buf + pos, 1) < 0) {
-                    goto fail_nomem;
-                }
-                pos++;
+            if (field_to_scratch(p, f, q) < 0
+                || scratch_put(p, buf + q + 1, 1) < 0) {
+                return CUT_NOMEM;
+            }
+            f->fs = at = q + 2;
+            continue;
+        }
+        if (f->scr && field_to_scratch(p, f, q) < 0) {
+            return CUT_NOMEM;
+        }
+        f->fe = q;
+        *pos = q;
+        return CUT_OK;
+    }
+}
+
+/* One field at pos (its start); *pos: the byte after it (a delimiter, a
+ * line end or end). */
+static inline __attribute__((always_inline)) int
+cut_field(mg_csv_rowp *p, field *f, size_t *pos)
+{
+    const mg_csv_dialect *d = p->d;
+    const char *buf = p->buf;
+    f->scr = 0;
+    if (!(d->has_quote && *pos < p->end
+          && (unsigned char)buf[*pos] == d->quote)) {
+        return cut_unquoted(p, f, pos);
+    }
+    *pos += 1;
+    int rc = cut_quoted(p, f, pos);
+    if (rc != CUT_OK) {
+        return rc;
+    }
+    size_t at = *pos;
+    if (at >= p->end || buf[at] == '\n' || buf[at] == '\r'
+        || (unsigned char)buf[at] == d->delim) {
+        return CUT_OK;
+    }
+    /* Text after the closing quote continues the field, unquoted; right
+     * after it an escape character is literal (doublequote). */
+    if (field_to_scratch(p, f, f->fe) < 0) {
+        return CUT_NOMEM;
+    }
+    if (d->doublequote && d->has_escape
+        && (unsigned char)buf[at] == d->escape) {
+        if (scratch_put(p, buf + at, 1) < 0) {
+            return CUT_NOMEM;
+        }
+        at++;
+    }
+    *pos = at;
+    return cut_unquoted(p, f, pos);
+}
+
+static const mg_csv_code cut_codes[] = {MG_CSV_OK, MG_CSV_ENOMEM,
+                                        MG_CSV_EQUOTE, MG_CSV_EESCAPE};
+
+long
+mg_csv_rowp_parse(mg_csv_rowp *p, size_t pos, size_t *next,
+                  mg_csv_error *err)
+{
+    const char *buf = p->buf;
+    size_t rowpos = pos, nf = 0;
+    int scratch_used = 0;
+    p->slen = 0;
+    for (;;) {
+        field f = {0, 0, 0, 0};
+        int rc = cut_field(p, &f, &pos);
+        if (rc != CUT_OK) {
+            err->code = cut_codes[rc];
+            err->pos = rowpos;
+            err->field = nf;
+            return -1;
+        }
+        if (nf < p->maxf) {
+            if (f.scr) { /* resolved below: scratch may still move */
+                p->off[nf] = f.sstart | SCRATCH_FLAG;
+                p->clen[nf] = p->slen - f.sstart;
+                scratch_used = 1;
+            }
+            else {
+                p->off[nf] = f.fs;
+                p->cell[nf] = buf + f.fs;
+                p->clen[nf] = f.fe - f.fs;
             }
         }
-        /* Unquoted text up to the delimiter or the end of the row. */
-        for (;;) {
-            size_t s = pos;
-            pos = scan_unquoted(sc, buf, pos, end);
-            if (piece_append_short(p, buf, s, pos, end) < 0) {
-                goto fail_nomem;
-            }
-            if (pos < end && d->has_escape
-                && (unsigned char)buf[pos] == d->escape) {
-                if (pos + 1 >= end) {
-                    err->code = MG_CSV_EESCAPE;
-                    err->pos = rowpos;
-                    err->field = field;
-                    return -1;
-                }
-                if (piece_append(p, buf + pos + 1, 1) < 0) {
-                    goto fail_nomem;
-                }
-                pos += 2;
-                continue;
-            }
+        else if (f.scr) {
+            p->slen = f.sstart; /* not kept: drop its copy */
+        }
+        nf++;
+        if (pos >= p->end) {
+            *next = p->end;
             break;
-        }
-        if (piece_end_cell(p) < 0) {
-            goto fail_nomem;
-        }
-        field++;
-        if (pos >= end) {
-            *next = end;
-            return (long)field;
         }
         char c = buf[pos++];
         if (c == '\n') {
             *next = pos;
-            return (long)field;
+            break;
         }
         if (c == '\r') {
-            if (pos < end && buf[pos] == '\n') {
+            if (pos < p->end && buf[pos] == '\n') {
                 pos++;
             }
             *next = pos;
-            return (long)field;
+            break;
         }
         /* c is the delimiter: another field follows (maybe empty). */
     }
-fail_quote:
-    if (nomem) {
-        goto fail_nomem;
+    if (scratch_used) {
+        size_t n = nf < p->maxf ? nf : p->maxf;
+        for (size_t i = 0; i < n; i++) {
+            size_t o = p->off[i];
+            if (o & SCRATCH_FLAG) {
+                p->cell[i] = p->scratch + (o & ~SCRATCH_FLAG);
+            }
+        }
     }
-    err->code = MG_CSV_EQUOTE;
-    err->pos = rowpos;
-    err->field = field;
-    return -1;
-fail_nomem:
-    err->code = MG_CSV_ENOMEM;
-    err->pos = rowpos;
-    err->field = field;
-    return -1;
+    return (long)nf;
+}
+
+/* ---- one whole row (headers) ---- */
+
+void
+mg_csv_piece_free(mg_csv_piece *p)
+{
+    MG_RAW_FREE(p->data);
+    MG_RAW_FREE(p->offs);
+    memset(p, 0, sizeof(*p));
 }
 
 long
-mg_csv_row(const mg_csv_dialect *d, const mg_csv_dfa *t, const char *buf,
-           size_t pos, size_t end, mg_csv_piece *out, size_t *next,
-           mg_csv_error *err)
+mg_csv_row(const mg_csv_dialect *d, const char *buf, size_t pos, size_t end,
+           mg_csv_piece *out, size_t *next, mg_csv_error *err)
 {
-    (void)t;
-    row_scanner sc;
-    scanner_init(&sc, d);
-    if (piece_init(out) < 0) {
-        err->code = MG_CSV_ENOMEM;
-        return -1;
-    }
-    pos = skip_blank(d, buf, pos, end);
+    memset(out, 0, sizeof(*out));
+    pos = mg_csv_skip_blank(d, buf, pos, end);
     if (pos >= end) {
         *next = end;
         return 0;
     }
-    row_sink sink = {NULL, 0, out};
-    return parse_row(&sc, &sink, buf, pos, end, next, err);
-}
-
-/* ---- chunks ---- */
-
-void
-mg_csv_chunk_free(mg_csv_chunk *c)
-{
-    if (c->pieces != NULL) {
-        for (size_t i = 0; i < c->ncols; i++) {
-            mg_csv_piece_free(&c->pieces[i]);
-        }
+    /* Count the fields first (maxf 0), then cut them out. */
+    mg_csv_rowp p;
+    if (mg_csv_rowp_init(&p, d, buf, end, 0) < 0) {
+        err->code = MG_CSV_ENOMEM;
+        return -1;
     }
-    MG_RAW_FREE(c->pieces);
-    MG_RAW_FREE(c->checkpoints);
-    c->pieces = NULL;
-    c->checkpoints = NULL;
-    c->ncols = 0;
-    c->nrows = 0;
-}
-
-void
-mg_csv_chunk_truncate(mg_csv_chunk *c, size_t nrows)
-{
-    if (nrows >= c->nrows) {
-        return;
+    long nf = mg_csv_rowp_parse(&p, pos, next, err);
+    mg_csv_rowp_free(&p);
+    if (nf < 0) {
+        return -1;
     }
-    for (size_t i = 0; i < c->ncols; i++) {
-        mg_csv_piece *p = &c->pieces[i];
-        p->n = nrows;
-        p->len = (size_t)p->offs[nrows];
+    if (mg_csv_rowp_init(&p, d, buf, end, (size_t)nf) < 0) {
+        err->code = MG_CSV_ENOMEM;
+        return -1;
     }
-    c->nrows = nrows;
-}
-
-static int
-checkpoint_add(mg_csv_chunk *c, size_t pos)
-{
-    if (c->ncheck == c->checkcap) {
-        size_t cap = c->checkcap ? c->checkcap * 2 : 16;
-        size_t *n = MG_RAW_REALLOC(c->checkpoints, cap * sizeof(size_t));
-        if (n == NULL) {
-            return -1;
-        }
-        c->checkpoints = n;
-        c->checkcap = cap;
+    (void)mg_csv_rowp_parse(&p, pos, next, err);
+    size_t total = 0;
+    for (long i = 0; i < nf; i++) {
+        total += p.clen[i];
     }
-    c->checkpoints[c->ncheck++] = pos;
-    return 0;
-}
-
-static mg_csv_code
-chunk_fail(mg_csv_chunk *out, mg_csv_code code, size_t pos)
-{
-    out->err.code = code;
-    out->err.pos = pos;
-    return code;
-}
-
-/* Takes back the cells a rejected row added to the kept columns. */
-static void
-unwind_row(const mg_csv_tokopts *o, mg_csv_chunk *out, size_t seen)
-{
-    size_t n = seen < o->nfields ? seen : o->nfields;
-    for (size_t i = 0; i < n; i++) {
-        if (o->keep[i] >= 0) {
-            piece_pop(&out->pieces[o->keep[i]]);
-        }
+    out->data = MG_RAW_MALLOC(total ? total : 1);
+    out->offs = MG_RAW_MALLOC(((size_t)nf + 1) * sizeof(int64_t));
+    if (out->data == NULL || out->offs == NULL) {
+        mg_csv_rowp_free(&p);
+        mg_csv_piece_free(out);
+        err->code = MG_CSV_ENOMEM;
+        return -1;
     }
-}
-
-static mg_csv_code
-tokenize_rows(const mg_csv_tokopts *o, const row_scanner *sc,
-              const row_sink *sink, mg_csv_piece *trash, const char *buf,
-              size_t start, size_t end, mg_csv_chunk *out)
-{
-    size_t pos = start;
-    while (out->nrows < o->max_rows) {
-        pos = skip_blank(o->dialect, buf, pos, end);
-        if (pos >= end) {
-            break;
-        }
-        if (out->nrows % MG_CSV_CHECKPOINT == 0
-            && checkpoint_add(out, pos) < 0) {
-            return chunk_fail(out, MG_CSV_ENOMEM, pos);
-        }
-        size_t next;
-        piece_clear(trash);
-        long nf = parse_row(sc, sink, buf, pos, end, &next, &out->err);
-        if (nf < 0) {
-            return out->err.code;
-        }
-        if ((size_t)nf != o->nfields) {
-            unwind_row(o, out, (size_t)nf);
-            if (o->bad_lines != MG_CSV_BAD_SKIP) {
-                out->err.code = MG_CSV_ERAGGED;
-                out->err.pos = pos;
-                out->err.nfields = (size_t)nf;
-                out->err.field = (size_t)nf < o->nfields ? (size_t)nf
-                                                         : o->nfields;
-                return MG_CSV_ERAGGED;
-            }
-            if (out->nskipped++ == 0) {
-                out->first_skipped = pos;
-            }
-            if (out->nrows % MG_CSV_CHECKPOINT == 0) {
-                out->ncheck--; /* the checkpoint names the next row */
-            }
-        }
-        else {
-            out->last_row = pos;
-            out->nrows++;
-        }
-        pos = next;
+    out->offs[0] = 0;
+    for (long i = 0; i < nf; i++) {
+        memcpy(out->data + out->offs[i], p.cell[i], p.clen[i]);
+        out->offs[i + 1] = out->offs[i] + (int64_t)p.clen[i];
     }
-    out->stop = pos;
-    return MG_CSV_OK;
-}
-
-mg_csv_code
-mg_csv_tokenize(const mg_csv_tokopts *o, const char *buf, size_t start,
-                size_t end, mg_csv_chunk *out)
-{
-    memset(out, 0, sizeof(*out));
-    out->stop = start;
-    out->ncols = o->ncols;
-    out->pieces = MG_RAW_CALLOC(o->ncols ? o->ncols : 1,
-                                sizeof(mg_csv_piece));
-    mg_csv_piece trash;
-    mg_csv_piece **dest = MG_RAW_MALLOC((o->nfields ? o->nfields : 1)
-                                        * sizeof(mg_csv_piece *));
-    if (piece_init(&trash) < 0 || out->pieces == NULL || dest == NULL) {
-        mg_csv_piece_free(&trash);
-        MG_RAW_FREE(dest);
-        return chunk_fail(out, MG_CSV_ENOMEM, start);
-    }
-    mg_csv_code rc = MG_CSV_OK;
-    /* Reserve the worst case, so that the pieces never move: a column
-     * holds at most the range's bytes (+16: the short-copy slack), and a
-     * kept row has at least nfields bytes. Only touched pages count. */
-    size_t span = end - start;
-    size_t rows = span / (o->nfields ? o->nfields : 1) + 2;
-    for (size_t i = 0; i < o->ncols; i++) {
-        if (piece_init_cap(&out->pieces[i], span + 16, rows + 1) < 0) {
-            rc = chunk_fail(out, MG_CSV_ENOMEM, start);
-        }
-    }
-    for (size_t i = 0; i < o->nfields; i++) {
-        dest[i] = o->keep[i] >= 0 ? &out->pieces[o->keep[i]] : &trash;
-    }
-    if (rc == MG_CSV_OK) {
-        row_scanner sc;
-        scanner_init(&sc, o->dialect);
-        row_sink sink = {dest, o->nfields, &trash};
-        rc = tokenize_rows(o, &sc, &sink, &trash, buf, start, end, out);
-    }
-    mg_csv_piece_free(&trash);
-    MG_RAW_FREE(dest);
-    return rc;
-}
-
-size_t
-mg_csv_row_pos(const mg_csv_tokopts *o, const char *buf,
-               const mg_csv_chunk *c, size_t start, size_t end, size_t k)
-{
-    size_t ck = k / MG_CSV_CHECKPOINT;
-    size_t from = ck < c->ncheck ? c->checkpoints[ck] : start;
-    mg_csv_tokopts sub = *o;
-    /* Row k is the last of k + 1 rows kept (skipped rows between). */
-    sub.max_rows = k + 1 - (ck < c->ncheck ? ck * MG_CSV_CHECKPOINT : 0);
-    mg_csv_chunk tmp;
-    (void)mg_csv_tokenize(&sub, buf, from, end, &tmp);
-    size_t pos = tmp.nrows ? tmp.last_row : from;
-    mg_csv_chunk_free(&tmp);
-    return pos;
+    out->n = (size_t)nf;
+    mg_csv_rowp_free(&p);
+    return nf;
 }

@@ -179,7 +179,8 @@ read_args_free(read_args *a)
     PyMem_Free(a->forced);
 }
 
-/* segments: list of (buffer, start, end). */
+/* segments: list of (buffer, start, end[, droppable]); droppable: the
+ * buffer is a read-only file mapping (csv_read.h). */
 static int
 segments_from(PyObject *list, read_args *a)
 {
@@ -197,8 +198,9 @@ segments_from(PyObject *list, read_args *a)
     for (size_t i = 0; i < n; i++) {
         PyObject *obj;
         Py_ssize_t start, end;
-        if (!PyArg_ParseTuple(PyList_GET_ITEM(list, i), "Onn;segment", &obj,
-                              &start, &end)) {
+        int droppable = 0;
+        if (!PyArg_ParseTuple(PyList_GET_ITEM(list, i), "Onn|p;segment", &obj,
+                              &start, &end, &droppable)) {
             return -1;
         }
         if (PyObject_GetBuffer(obj, &a->views[i], PyBUF_SIMPLE) < 0) {
@@ -212,6 +214,7 @@ segments_from(PyObject *list, read_args *a)
         a->segs[i].buf = a->views[i].buf;
         a->segs[i].start = (size_t)start;
         a->segs[i].end = (size_t)end;
+        a->segs[i].droppable = droppable;
     }
     return 0;
 }
@@ -222,14 +225,15 @@ csv_read(PyObject *mod, PyObject *args, PyObject *kw)
     static char *kwlist[] = {"segments", "dialect", "nfields", "keep",
                              "forced", "null_values", "true_values",
                              "false_values", "bad_lines", "n_rows",
-                             "skip_footer", "chunk_size", "nthreads", NULL};
+                             "skip_footer", "chunk_size", "nthreads",
+                             "sync_window", NULL};
     PyObject *segs, *dial, *keep, *forced, *nulls, *trues, *falses;
-    Py_ssize_t nfields, n_rows, skip_footer, chunk_size;
+    Py_ssize_t nfields, n_rows, skip_footer, chunk_size, sync_window = 0;
     int bad_lines, nthreads;
     if (!PyArg_ParseTupleAndKeywords(
-            args, kw, "OOnOOOOOinnni:_csv_read", kwlist, &segs, &dial,
+            args, kw, "OOnOOOOOinnni|n:_csv_read", kwlist, &segs, &dial,
             &nfields, &keep, &forced, &nulls, &trues, &falses, &bad_lines,
-            &n_rows, &skip_footer, &chunk_size, &nthreads)) {
+            &n_rows, &skip_footer, &chunk_size, &nthreads, &sync_window)) {
         return NULL;
     }
     mg_state *st = mg_state_from_module(mod);
@@ -239,7 +243,8 @@ csv_read(PyObject *mod, PyObject *args, PyObject *kw)
     read_args a;
     memset(&a, 0, sizeof(a));
     PyObject *res = NULL;
-    if (nfields < 0 || skip_footer < 0 || chunk_size <= 0 || nthreads < 1) {
+    if (nfields < 0 || skip_footer < 0 || chunk_size <= 0 || nthreads < 1
+        || sync_window < 0) {
         PyErr_SetString(PyExc_ValueError, "bad _csv_read sizes");
         goto done;
     }
@@ -280,6 +285,7 @@ csv_read(PyObject *mod, PyObject *args, PyObject *kw)
     j.n_rows = n_rows < 0 ? SIZE_MAX : (size_t)n_rows;
     j.skip_footer = (size_t)skip_footer;
     j.chunk_size = (size_t)chunk_size;
+    j.sync_window = (size_t)sync_window;
     j.nthreads = nthreads;
     mg_csv_code rc;
     Py_BEGIN_ALLOW_THREADS
@@ -317,8 +323,8 @@ csv_row(PyObject *mod, PyObject *args)
     size_t next = (size_t)pos;
     mg_csv_error err;
     memset(&err, 0, sizeof(err));
-    long nf = mg_csv_row(&d, NULL, view.buf, (size_t)pos, (size_t)view.len,
-                         &p, &next, &err);
+    long nf = mg_csv_row(&d, view.buf, (size_t)pos, (size_t)view.len, &p,
+                         &next, &err);
     if (nf < 0) {
         if (err.code == MG_CSV_ENOMEM) {
             PyErr_NoMemory();

@@ -1,8 +1,10 @@
 /* fuzz_csv.c - libFuzzer target for the pure-C CSV reader (src/base/csv*).
  *
  * The first 4 bytes choose the dialect (quote, escape, comment,
- * doublequote), the chunk size, the thread count, on_bad_lines and a
- * forced type; the rest is the CSV input. Oracle: reading it as one chunk
+ * doublequote), the chunk size, the sync window (0: the default, else 1
+ * to 7 bytes, so that the full-scan fallback of the split runs too), the
+ * thread count, on_bad_lines and a forced type; the rest is the CSV
+ * input. Oracle: reading it as one chunk
  * and reading it split into tiny chunks on several threads must give the
  * same result (error code and position, or row count, types, null
  * counts, values, validity and string bytes), and ASan/UBSan must stay
@@ -85,7 +87,7 @@ same(const result *a, const result *b)
 static void
 run(result *r, const mg_csv_dialect *d, const mg_csv_segment *seg,
     size_t nfields, const int *keep, const int *forced, int bad,
-    size_t chunk, int threads)
+    size_t chunk, size_t window, int threads)
 {
     static const char *nulls[] = {"", "NA"};
     static const char *trues[] = {"true"}, *falses[] = {"false"};
@@ -111,6 +113,7 @@ run(result *r, const mg_csv_dialect *d, const mg_csv_segment *seg,
     j->bad_lines = bad;
     j->n_rows = SIZE_MAX;
     j->chunk_size = chunk;
+    j->sync_window = window;
     j->nthreads = threads;
     r->code = mg_csv_read(j);
 }
@@ -133,6 +136,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     d.doublequote = (data[0] & 8) == 0;
     int bad = (data[0] & 16) ? MG_CSV_BAD_SKIP : MG_CSV_BAD_ERROR;
     size_t chunk = (size_t)data[1] % 32 + 1;
+    size_t window = (size_t)data[1] >> 5;
     int threads = data[2] % 4 + 1;
     int ftype = data[3] % (MG_CSV_NTYPES + 1) - 1;
     const char *buf = (const char *)data + 4;
@@ -141,7 +145,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     mg_csv_piece head;
     size_t next;
     mg_csv_error err;
-    long nf = mg_csv_row(&d, NULL, buf, 0, len, &head, &next, &err);
+    long nf = mg_csv_row(&d, buf, 0, len, &head, &next, &err);
     mg_csv_piece_free(&head);
     if (nf <= 0 || nf > 64) {
         return 0;
@@ -153,8 +157,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     mg_csv_segment seg = {buf, next, len};
     result whole, split;
-    run(&whole, &d, &seg, (size_t)nf, keep, forced, bad, len + 1, 1);
-    run(&split, &d, &seg, (size_t)nf, keep, forced, bad, chunk, threads);
+    run(&whole, &d, &seg, (size_t)nf, keep, forced, bad, len + 1, 0, 1);
+    run(&split, &d, &seg, (size_t)nf, keep, forced, bad, chunk, window,
+        threads);
     same(&whole, &split);
     mg_csv_job_free(&whole.job);
     mg_csv_job_free(&split.job);

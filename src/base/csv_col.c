@@ -1,0 +1,485 @@
+/* csv_col.c - one column of one chunk, converted as its cells are read
+ * (mg_csv_col_*, csv.h), and its emission into the final column.
+ *
+ * Owns: the per-cell type inference (the mask of types every non-null
+ * cell still fits, tested only while a type is alive), the values of the
+ * best type still alive (int64 widened in place to float64, days in place
+ * to microseconds; any other change of type gives the values up and the
+ * chunk's column is parsed again once its final type is known), the
+ * chunk's string bytes and offsets, and a validity bitmap made at the
+ * first null. Plain C, no locks, no global state, any thread; one column
+ * is used by one thread at a time. Never allocates per cell: buffers are
+ * reserved for the worst case (csv_mem.c, only touched pages count).
+ * Emission writes only the chunk's own rows; the validity bytes it shares
+ * with the neighbouring chunks are set with atomic OR.
+ */
+#include "csv.h"
+
+#include <math.h>
+#include <string.h>
+
+#define NUM_BITS ((1u << MG_CSV_STR) - 1)
+#define BIT(t) (1u << (t))
+
+static int
+null_set_has_empty(const mg_csv_strset *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->len[i] == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Buffer sizes for a capacity of rows / bytes. */
+#define VALS_BYTES(rows) ((rows) * sizeof(mg_csv_num))
+#define DATA_BYTES(bytes) ((bytes) + 16)
+#define OFFS_BYTES(rows) (((rows) + 1) * sizeof(int64_t))
+#define VALID_BYTES(rows) ((rows) / 8 + 1)
+
+static void
+free_vals(mg_csv_col *c)
+{
+    mg_csv_mem_free(c->vals, VALS_BYTES(c->vcap), c->vmapped);
+    c->vals = NULL;
+    c->vcap = 0;
+}
+
+static void
+free_text(mg_csv_col *c)
+{
+    mg_csv_mem_free(c->data, DATA_BYTES(c->dcap), c->dmapped);
+    mg_csv_mem_free(c->offs, OFFS_BYTES(c->ocap), c->omapped);
+    c->data = NULL;
+    c->offs = NULL;
+    c->dcap = c->ocap = 0;
+}
+
+static void
+free_valid(mg_csv_col *c)
+{
+    mg_csv_mem_free(c->valbuf, VALID_BYTES(c->valcap), c->valmapped);
+    c->valbuf = NULL;
+    c->valcap = 0;
+}
+
+void
+mg_csv_col_init(mg_csv_col *c, const mg_csv_values *v, unsigned want,
+                size_t maxrows, size_t maxbytes)
+{
+    /* Buffers a previous use left that are large enough are kept: their
+     * pages are touched already. */
+    if (c->vals != NULL && c->vcap < maxrows) {
+        free_vals(c);
+    }
+    if (c->data != NULL && (c->dcap < maxbytes || c->ocap < maxrows)) {
+        free_text(c);
+    }
+    if (c->valbuf != NULL && c->valcap < maxrows) {
+        free_valid(c);
+    }
+    c->v = v;
+    c->mask = want & NUM_BITS;
+    c->store = c->mask ? __builtin_ctz(c->mask) : MG_CSV_STR;
+    c->inferred = c->mask == NUM_BITS;
+    for (int t = 0; t < MG_CSV_NTYPES; t++) {
+        c->first_bad[t] = SIZE_MAX;
+    }
+    c->n = c->nulls = c->len = 0;
+    c->negzero = 0;
+    c->valid = NULL;
+    c->maxrows = maxrows;
+    c->maxbytes = maxbytes;
+    c->null_empty = null_set_has_empty(&v->nulls);
+    c->null_other = v->nulls.n > (size_t)c->null_empty;
+}
+
+void
+mg_csv_col_free(mg_csv_col *c)
+{
+    free_vals(c);
+    free_text(c);
+    free_valid(c);
+    c->valid = NULL;
+}
+
+/* The buffers of the store type; -1 when out of memory. */
+static int
+store_buffers(mg_csv_col *c)
+{
+    if (c->store == MG_CSV_STR) {
+        if (c->data == NULL) {
+            c->data = mg_csv_mem_alloc(DATA_BYTES(c->maxbytes), &c->dmapped);
+            c->offs = mg_csv_mem_alloc(OFFS_BYTES(c->maxrows), &c->omapped);
+            c->dcap = c->maxbytes;
+            c->ocap = c->maxrows;
+            if (c->data == NULL || c->offs == NULL) {
+                free_text(c);
+                return -1;
+            }
+        }
+        c->offs[0] = 0;
+        return 0;
+    }
+    if (c->store >= 0 && c->vals == NULL) {
+        c->vals = mg_csv_mem_alloc(VALS_BYTES(c->maxrows), &c->vmapped);
+        c->vcap = c->maxrows;
+        if (c->vals == NULL) {
+            c->vcap = 0;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static inline int
+bit_of(const uint8_t *b, size_t r)
+{
+    return (b[r >> 3] >> (r & 7)) & 1;
+}
+
+static void
+null_value(mg_csv_col *c, size_t r)
+{
+    if (c->store == MG_CSV_STR) {
+        c->offs[r + 1] = (int64_t)c->len;
+    }
+    else if (c->store == MG_CSV_FLOAT) {
+        c->vals[r].f = NAN;
+    }
+    else if (c->store >= 0) {
+        c->vals[r].i = 0;
+    }
+}
+
+/* Changes the store type at row r (rows [0, r) were added). */
+static int
+switch_store(mg_csv_col *c, int to, size_t r)
+{
+    int from = c->store;
+    if (r == c->nulls) { /* nothing but nulls so far: start afresh */
+        c->store = to;
+        if (store_buffers(c) < 0) {
+            return -1;
+        }
+        c->len = 0;
+        for (size_t i = 0; i < r; i++) {
+            null_value(c, i);
+        }
+        return 0;
+    }
+    if (from == MG_CSV_INT && to == MG_CSV_FLOAT && !c->negzero) {
+        for (size_t i = 0; i < r; i++) {
+            c->vals[i].f = c->valid != NULL && !bit_of(c->valid, i)
+                               ? NAN : (double)c->vals[i].i;
+        }
+        c->store = to;
+        return 0;
+    }
+    if (from == MG_CSV_DATE && to == MG_CSV_TS) {
+        for (size_t i = 0; i < r; i++) {
+            c->vals[i].i *= 86400000000LL;
+        }
+        c->store = to;
+        return 0;
+    }
+    c->store = -1; /* given up: parsed again with the final type */
+    return 0;
+}
+
+/* Tests the live types in bits on cell r. */
+static void
+test_types(mg_csv_col *c, unsigned bits, size_t r, const char *s, size_t n)
+{
+    while (bits) {
+        int t = __builtin_ctz(bits);
+        bits &= bits - 1;
+        if (!mg_csv_cell_fits(c->v, t, s, n)) {
+            c->mask &= ~BIT(t);
+            c->first_bad[t] = r;
+        }
+    }
+}
+
+/* Stores cell r (non-null) as the store type; the cell fits it. */
+static int
+store_value(mg_csv_col *c, size_t r, const char *s, size_t n)
+{
+    switch (c->store) {
+    case MG_CSV_INT:
+        (void)mg_csv_parse_int(s, n, &c->vals[r].i);
+        c->negzero |= c->vals[r].i == 0 && n && s[0] == '-';
+        break;
+    case MG_CSV_FLOAT:
+        (void)mg_csv_parse_float(s, n, &c->vals[r].f);
+        break;
+    case MG_CSV_BOOL:
+        c->vals[r].i = mg_csv_in_set(&c->v->trues, s, n);
+        break;
+    case MG_CSV_DATE: {
+        int32_t d = 0;
+        (void)mg_csv_parse_date(s, n, &d);
+        c->vals[r].i = d;
+        break;
+    }
+    case MG_CSV_TS:
+        (void)mg_csv_parse_ts(s, n, &c->vals[r].i);
+        break;
+    case MG_CSV_STR:
+        memcpy(c->data + c->len, s, n);
+        c->len += n;
+        c->offs[r + 1] = (int64_t)c->len;
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+/* A cell the store type did not take (or none is stored): every live
+ * type is tested, and the store follows the best one left. */
+static int
+add_slow(mg_csv_col *c, size_t r, const char *s, size_t n)
+{
+    test_types(c, c->mask, r, s, n);
+    int best = c->mask ? __builtin_ctz(c->mask)
+                       : (c->inferred ? MG_CSV_STR : -1);
+    if (best != c->store && (c->store >= 0 || r == c->nulls)
+        && switch_store(c, best, r) < 0) {
+        return -1;
+    }
+    return store_value(c, r, s, n);
+}
+
+static int
+add_null(mg_csv_col *c, size_t r)
+{
+    if (c->valid == NULL) { /* the first null: rows before are valid */
+        if (c->valbuf == NULL) {
+            c->valbuf = mg_csv_mem_alloc(VALID_BYTES(c->maxrows),
+                                         &c->valmapped);
+            if (c->valbuf == NULL) {
+                return -1;
+            }
+            c->valcap = c->maxrows;
+        }
+        c->valid = c->valbuf;
+        memset(c->valid, 0xFF, r / 8 + 1);
+    }
+    c->valid[r >> 3] &= (uint8_t)~(1u << (r & 7));
+    c->nulls++;
+    null_value(c, r);
+    return 0;
+}
+
+int
+mg_csv_col_add(mg_csv_col *c, const char *s, size_t n)
+{
+    size_t r = c->n++;
+    if (r == 0 && store_buffers(c) < 0) {
+        return -1;
+    }
+    int null = n == 0 ? c->null_empty
+                      : c->null_other && mg_csv_in_set(&c->v->nulls, s, n);
+    if (null) {
+        return add_null(c, r);
+    }
+    if (c->valid != NULL) {
+        c->valid[r >> 3] |= (uint8_t)(1u << (r & 7));
+    }
+    switch (c->store) {
+    case MG_CSV_STR:
+        memcpy(c->data + c->len, s, n);
+        c->len += n;
+        c->offs[r + 1] = (int64_t)c->len;
+        return 0;
+    case MG_CSV_INT: {
+        int64_t x;
+        if (!mg_csv_parse_int(s, n, &x)) {
+            break;
+        }
+        c->vals[r].i = x;
+        c->negzero |= x == 0 && s[0] == '-';
+        unsigned rest = c->mask & ~(BIT(MG_CSV_INT) | BIT(MG_CSV_FLOAT));
+        if (rest) {
+            test_types(c, rest, r, s, n);
+        }
+        return 0;
+    }
+    case MG_CSV_FLOAT: {
+        double x;
+        if (!mg_csv_parse_float(s, n, &x)) {
+            break;
+        }
+        c->vals[r].f = x;
+        unsigned rest = c->mask & ~(BIT(MG_CSV_INT) | BIT(MG_CSV_FLOAT));
+        if (rest) {
+            test_types(c, rest, r, s, n);
+        }
+        return 0;
+    }
+    default:
+        break;
+    }
+    return add_slow(c, r, s, n);
+}
+
+int
+mg_csv_col_can_emit(const mg_csv_col *c, mg_csv_type t)
+{
+    if (c->n == c->nulls && c->store >= 0) {
+        return 1; /* only nulls: any type */
+    }
+    return c->store == (int)t
+           || (c->store == MG_CSV_INT && t == MG_CSV_FLOAT && !c->negzero)
+           || (c->store == MG_CSV_DATE && t == MG_CSV_TS);
+}
+
+/* ---- emission ---- */
+
+static inline void
+or_byte(uint8_t *p, uint8_t bits, int shared)
+{
+    if (!bits) {
+        return;
+    }
+    if (shared) {
+        __atomic_fetch_or(p, bits, __ATOMIC_RELAXED);
+    }
+    else {
+        *p |= bits;
+    }
+}
+
+/* Validity of rows [row0, row0 + n) from the chunk's bitmap (NULL: all
+ * valid). */
+static void
+emit_validity(const mg_csv_col *c, const mg_csv_out *o)
+{
+    size_t n = c->n, row0 = o->row0;
+    if (n == 0) {
+        return;
+    }
+    size_t first = row0 >> 3, last = (row0 + n - 1) >> 3;
+    unsigned sh = (unsigned)(row0 & 7);
+    size_t nb = (n + 7) / 8;
+    for (size_t i = 0; i < nb; i++) {
+        uint8_t b = c->valid != NULL ? c->valid[i] : 0xFF;
+        if (i == nb - 1 && (n & 7)) {
+            b &= (uint8_t)((1u << (n & 7)) - 1);
+        }
+        size_t at = first + i;
+        or_byte(&o->validity[at], (uint8_t)(b << sh),
+                at == first || at == last);
+        if (sh && at + 1 <= last) {
+            or_byte(&o->validity[at + 1], (uint8_t)(b >> (8 - sh)),
+                    at + 1 == last);
+        }
+    }
+}
+
+static int
+is_null_row(const mg_csv_col *c, size_t r)
+{
+    return c->valid != NULL && !bit_of(c->valid, r);
+}
+
+void
+mg_csv_col_emit(const mg_csv_col *c, mg_csv_type t, const mg_csv_out *o)
+{
+    size_t n = c->n;
+    if (n == 0) {
+        return;
+    }
+    if (o->validity != NULL) {
+        emit_validity(c, o);
+    }
+    int allnull = c->n == c->nulls;
+    if (t == MG_CSV_STR) {
+        if (c->len) {
+            memcpy(o->bytes + o->byte0, c->data, c->len);
+        }
+        for (size_t r = 0; r < n; r++) {
+            o->offsets[o->row0 + r] =
+                o->byte0 + (allnull && c->store != MG_CSV_STR ? 0 : c->offs[r]);
+        }
+        return;
+    }
+    if (allnull && c->store != (int)t) {
+        if (t == MG_CSV_FLOAT) {
+            double *dst = (double *)o->values + o->row0;
+            for (size_t r = 0; r < n; r++) {
+                dst[r] = NAN;
+            }
+        }
+        return; /* the block is zeroed */
+    }
+    switch (t) {
+    case MG_CSV_INT:
+    case MG_CSV_TS:
+        if (c->store == (int)t) {
+            memcpy((int64_t *)o->values + o->row0, c->vals, n * 8);
+        }
+        else { /* days to microseconds */
+            int64_t *dst = (int64_t *)o->values + o->row0;
+            for (size_t r = 0; r < n; r++) {
+                dst[r] = c->vals[r].i * 86400000000LL;
+            }
+        }
+        break;
+    case MG_CSV_FLOAT:
+        if (c->store == MG_CSV_FLOAT) {
+            memcpy((double *)o->values + o->row0, c->vals, n * 8);
+        }
+        else {
+            double *dst = (double *)o->values + o->row0;
+            for (size_t r = 0; r < n; r++) {
+                dst[r] = is_null_row(c, r) ? NAN : (double)c->vals[r].i;
+            }
+        }
+        break;
+    case MG_CSV_BOOL: {
+        uint8_t *dst = (uint8_t *)o->values + o->row0;
+        for (size_t r = 0; r < n; r++) {
+            dst[r] = (uint8_t)c->vals[r].i;
+        }
+        break;
+    }
+    case MG_CSV_DATE: {
+        int32_t *dst = (int32_t *)o->values + o->row0;
+        for (size_t r = 0; r < n; r++) {
+            dst[r] = (int32_t)c->vals[r].i;
+        }
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+size_t
+mg_csv_col_bad_utf8(const mg_csv_col *c)
+{
+    if (c->store != MG_CSV_STR || c->n == c->nulls) {
+        return SIZE_MAX;
+    }
+    const unsigned char *d = (const unsigned char *)c->data;
+    int ok = mg_csv_utf8_ok(c->data, c->len);
+    for (size_t r = 1; ok && r < c->n; r++) {
+        size_t o = (size_t)c->offs[r];
+        /* a character cut between two cells */
+        ok = !(o < c->len && (size_t)c->offs[r + 1] > o
+               && (d[o] & 0xC0) == 0x80);
+    }
+    if (ok) {
+        return SIZE_MAX;
+    }
+    for (size_t r = 0; r < c->n; r++) {
+        if (!mg_csv_utf8_ok(c->data + c->offs[r],
+                            (size_t)(c->offs[r + 1] - c->offs[r]))) {
+            return r;
+        }
+    }
+    return SIZE_MAX;
+}
