@@ -41,7 +41,7 @@ def _adapt(base, **types):
     ns = {name: staticmethod(t) for name, t in types.items()}
     for (cls, test), why in NOT_RUN.items():
         if cls == base.__name__ and hasattr(base, test):
-            ns[test] = unittest.skip(why)(getattr(base, test))
+            ns[test] = unittest.skip(reason=why)(getattr(base, test))
     return type("Mg" + base.__name__, (base,), ns)
 
 

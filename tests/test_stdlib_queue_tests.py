@@ -40,7 +40,7 @@ def _adapt(base):
     ns = {"setUp": setUp}
     for (cls, test), why in NOT_RUN.items():
         if cls == base.__name__ and hasattr(base, test):
-            ns[test] = unittest.skip(why)(getattr(base, test))
+            ns[test] = unittest.skip(reason=why)(getattr(base, test))
     return type("Mg" + base.__name__, (base, unittest.TestCase), ns)
 
 
