@@ -75,23 +75,16 @@ def write_files(d, mb, nfiles, reuse=False):
 # ---- readers: each runs in a child process (see child()) ----
 
 def r_csv(paths, threads):
-    import csv
     cols = None
     for p in paths:
-        with open(p, newline="") as f:
-            rd = csv.reader(f)
-            next(rd)
-            for row in rd:
-                if cols is None:
-                    cols = [[] for _ in row]
-                for c, v in zip(cols, row):
-                    c.append(v)
+        cols = _csv_columns(p, cols)
     return len(cols[0])
 
 
-def _csv_columns(path):
+def _csv_columns(path, cols=None):
+    """csv.reader's rows of path appended to cols (one list per column,
+    made at the first row when None)."""
     import csv
-    cols = None
     with open(path, newline="") as f:
         rd = csv.reader(f)
         next(rd)

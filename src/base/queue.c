@@ -258,21 +258,30 @@ queue_ready(mg_queue *q, int for_put)
     return ready;
 }
 
-int
-mg_queue_wait_ready(mg_queue *q, int for_put, int64_t deadline_ns,
-                    int64_t slice_ns)
+/* Waits on w until ready(q, arg): MG_OK (also when it holds at the
+ * deadline), MG_ETIMEDOUT, MG_EINTR. */
+static int
+queue_wait_for(mg_queue *q, mg_wait *w, int (*ready)(mg_queue *, int),
+               int arg, int64_t deadline_ns, int64_t slice_ns)
 {
-    mg_wait *w = for_put ? &q->not_full : &q->not_empty;
     for (;;) {
         uint32_t seen = mg_wait_seq(w);
-        if (queue_ready(q, for_put)) {
+        if (ready(q, arg)) {
             return MG_OK;
         }
         int rc = mg_wait_until(w, seen, deadline_ns, slice_ns, NULL);
         if (rc != MG_OK) {
-            return rc == MG_ETIMEDOUT && queue_ready(q, for_put) ? MG_OK : rc;
+            return rc == MG_ETIMEDOUT && ready(q, arg) ? MG_OK : rc;
         }
     }
+}
+
+int
+mg_queue_wait_ready(mg_queue *q, int for_put, int64_t deadline_ns,
+                    int64_t slice_ns)
+{
+    return queue_wait_for(q, for_put ? &q->not_full : &q->not_empty,
+                          queue_ready, for_put, deadline_ns, slice_ns);
 }
 
 mg_qitem *
@@ -353,19 +362,16 @@ mg_queue_unfinished(mg_queue *q)
     return n;
 }
 
+static int
+none_unfinished(mg_queue *q, int unused)
+{
+    (void)unused;
+    return mg_queue_unfinished(q) == 0;
+}
+
 int
 mg_queue_join_wait(mg_queue *q, int64_t deadline_ns, int64_t slice_ns)
 {
-    for (;;) {
-        uint32_t seen = mg_wait_seq(&q->all_done);
-        if (mg_queue_unfinished(q) == 0) {
-            return MG_OK;
-        }
-        int rc = mg_wait_until(&q->all_done, seen, deadline_ns, slice_ns,
-                               NULL);
-        if (rc != MG_OK) {
-            return rc == MG_ETIMEDOUT && mg_queue_unfinished(q) == 0 ? MG_OK
-                                                                    : rc;
-        }
-    }
+    return queue_wait_for(q, &q->all_done, none_unfinished, 0, deadline_ns,
+                          slice_ns);
 }

@@ -301,16 +301,20 @@ RLock_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 #define KW (METH_VARARGS | METH_KEYWORDS)
 #define FN(f) ((PyCFunction)(void (*)(void))(f))
 
+/* What Lock and RLock share (acquire's doc names threading.Lock). */
+#define LOCK_METHODS                                                     \
+    {"acquire", FN(Lock_acquire), KW,                                    \
+     PyDoc_STR("acquire(blocking=True, timeout=-1)\n--\n\nAs "            \
+               "threading.Lock.acquire; Ctrl-C interrupts the wait.")},  \
+    {"release", Sync_release, METH_NOARGS, PyDoc_STR("release()\n--\n\n")}, \
+    {"locked", Lock_locked, METH_NOARGS, PyDoc_STR("locked()\n--\n\n")},  \
+    {"_is_owned", Lock_is_owned, METH_NOARGS, NULL},                     \
+    {"__enter__", Sync_enter, METH_NOARGS, NULL},                        \
+    {"__exit__", Sync_exit, METH_VARARGS, NULL},                         \
+    {"__reduce__", Sync_reduce, METH_NOARGS, NULL}
+
 static PyMethodDef Lock_methods[] = {
-    {"acquire", FN(Lock_acquire), KW,
-     PyDoc_STR("acquire(blocking=True, timeout=-1)\n--\n\nAs "
-               "threading.Lock.acquire; Ctrl-C interrupts the wait.")},
-    {"release", Sync_release, METH_NOARGS, PyDoc_STR("release()\n--\n\n")},
-    {"locked", Lock_locked, METH_NOARGS, PyDoc_STR("locked()\n--\n\n")},
-    {"_is_owned", Lock_is_owned, METH_NOARGS, NULL},
-    {"__enter__", Sync_enter, METH_NOARGS, NULL},
-    {"__exit__", Sync_exit, METH_VARARGS, NULL},
-    {"__reduce__", Sync_reduce, METH_NOARGS, NULL},
+    LOCK_METHODS,
     {NULL, NULL, 0, NULL},
 };
 
@@ -322,16 +326,8 @@ RLock_recursion_count(PyObject *self, PyObject *unused)
 }
 
 static PyMethodDef RLock_methods[] = {
-    {"acquire", FN(Lock_acquire), KW,
-     PyDoc_STR("acquire(blocking=True, timeout=-1)\n--\n\nAs "
-               "threading.RLock.acquire; Ctrl-C interrupts the wait.")},
-    {"release", Sync_release, METH_NOARGS, PyDoc_STR("release()\n--\n\n")},
-    {"locked", Lock_locked, METH_NOARGS, PyDoc_STR("locked()\n--\n\n")},
-    {"_is_owned", Lock_is_owned, METH_NOARGS, NULL},
+    LOCK_METHODS,
     {"_recursion_count", RLock_recursion_count, METH_NOARGS, NULL},
-    {"__enter__", Sync_enter, METH_NOARGS, NULL},
-    {"__exit__", Sync_exit, METH_VARARGS, NULL},
-    {"__reduce__", Sync_reduce, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
 
