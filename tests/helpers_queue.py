@@ -159,3 +159,22 @@ def consume_with_task_done(q):
         got.append(item)
         q.task_done()
     return got
+
+
+class SlowToPickle:
+    """Pickling it sleeps (the GIL is released): another thread runs
+    meanwhile."""
+
+    def __reduce__(self):
+        import time
+        time.sleep(0.2)
+        return (SlowToPickle, ())
+
+
+def action_with(value):
+    """A Barrier action that holds value (sent with it)."""
+    return value is not None
+
+
+def barrier_parties(b):
+    return b.parties

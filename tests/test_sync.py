@@ -7,7 +7,8 @@ import _thread
 import pytest
 
 import multigil as mg
-from helpers_queue import (barrier_outcome, barrier_rounds, barrier_wait,
+from helpers_queue import (SlowToPickle, action_with, barrier_outcome,
+                           barrier_parties, barrier_rounds, barrier_wait,
                            cond_consume, locked_increments, native_id,
                            put_thread_name,
                            raise_value_error, rlock_owner_probe, wait_event)
@@ -139,6 +140,27 @@ def test_barrier_action_that_refers_to_its_barrier_stays_local():
     with mg.Pool(1) as p:
         with pytest.raises(mg.NotShareableError, match="itself"):
             p.submit(barrier_wait, b)
+
+
+def test_barrier_sent_from_two_threads_at_once_is_not_a_self_reference():
+    """Regression: while one thread encoded a new barrier's action (here
+    pickling a value of it releases the GIL), a second thread sending the
+    same barrier got the error meant for an action that refers to its own
+    barrier."""
+    b = mg.Barrier(1, action=functools.partial(action_with, SlowToPickle()))
+    errors, results = [], []
+    with mg.Pool(1) as p:
+        def send():
+            try:
+                results.append(p.submit(barrier_parties, b).result(60))
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+        threads = [threading.Thread(target=send) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == [] and results == [1, 1]
 
 
 def test_barrier_action_that_cannot_cross_fails_at_submit():
