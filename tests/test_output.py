@@ -365,3 +365,26 @@ def test_worker_level_follows_the_owners_lowest_level():
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == str(["debug 1", "info 2", "warning 3",
                                     "error 4", "warning 3", "error 4"])
+
+
+def test_worker_that_asked_for_current_thread_ends_quietly():
+    """Regression (3.13+): a worker thread that became a _DummyThread of
+    its interpreter (logging asks current_thread() for every record)
+    printed 'Exception ignored in _DeleteDummyThreadOnDel' when its
+    interpreter ended; with output=None too, so it is not the forwarding."""
+    for output in ("forward", None):
+        r = run_script(f"""
+            import multigil
+
+            def name():
+                import logging, threading
+                logging.getLogger("quiet").debug("from a worker")
+                return threading.current_thread().name
+
+            with multigil.Pool(2, output={output!r}) as p:
+                names = p.broadcast(name)
+            print(len(names))
+            """)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() == "2"
+        assert "Exception ignored" not in r.stderr, r.stderr
