@@ -7,7 +7,9 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+import concurrent.futures as cf
 from concurrent.futures.process import BrokenProcessPool
 
 import pytest
@@ -593,3 +595,30 @@ def test_imported_block_fd_is_close_on_exec():
     assert mine != fd
     assert fcntl.fcntl(mine, fcntl.F_GETFD) & fcntl.FD_CLOEXEC
     assert fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC
+
+
+def test_tasks_submitted_while_shutting_down_all_finish():
+    """Regression: a process task queued just as shutdown() queued its stop
+    marks could land behind them and never finish (its Future pending
+    forever). Every Future that submit returned must end."""
+    for _ in range(10):
+        p = multigil.Pool(1, process_workers=2)
+        p.submit_process(hf.where).result()  # the workers are up
+        got, go = [], threading.Event()
+
+        def submitter():
+            go.set()
+            while True:
+                try:
+                    got.append(p.submit_process(hf.where))
+                except RuntimeError:  # shut down: no more submits
+                    return
+
+        t = threading.Thread(target=submitter)
+        t.start()
+        go.wait()
+        p.shutdown(wait=True)
+        t.join(30)
+        assert not t.is_alive()
+        done, pending = cf.wait(got, timeout=30)
+        assert not pending
