@@ -94,6 +94,56 @@ def test_raw_text_matches_csv_module(text, workers, chunk, window):
     assert got == expected
 
 
+long_cell = st.text(alphabet=st.sampled_from(list('abc ,"\r\n')), max_size=30)
+
+
+@st.composite
+def long_texts(draw):
+    """Texts of several 64-byte blocks: well-formed rows written by the csv
+    module, with now and then a stray quote, a text after a closing quote
+    or a missing closing quote spliced in."""
+    rows = draw(st.lists(st.lists(long_cell, min_size=3, max_size=3),
+                         min_size=1, max_size=30))
+    buf = io.StringIO(newline="")
+    term = draw(st.sampled_from(["\n", "\r\n", "\r"]))
+    csv.writer(buf, lineterminator=term).writerows(rows)
+    text = buf.getvalue()
+    for _ in range(draw(st.integers(0, 2))):
+        at = draw(st.integers(0, len(text)))
+        text = text[:at] + draw(st.sampled_from(['"', 'x"', '"x', '""'])) \
+            + text[at:]
+    return text
+
+
+@SETTINGS
+@given(long_texts(), st.sampled_from([1, 2]), st.sampled_from([None, 64, 7]))
+def test_long_text_across_blocks_matches_csv_module(text, workers, chunk):
+    """The structural fast path cuts rows 64 bytes at a time and gives the
+    rest of a chunk to the byte-wise parser at the first quote it cannot
+    read like the csv module: quoted delimiters and line ends on block
+    edges, doubled quotes split by an edge, and a stray quote after many
+    good rows all read as the csv module reads them."""
+    expected = csv_rows(text)
+    if not expected or len({len(r) for r in expected}) != 1:
+        return
+    try:
+        got = mg_rows(text.encode(), workers=workers, chunk_size=chunk)
+    except mg.CSVError as e:
+        assert "unterminated" in str(e) and _ends_in_quotes(text)
+        return
+    assert not _ends_in_quotes(text)
+    assert got == expected
+
+
+def test_stray_quote_after_many_good_rows():
+    good = "".join(f'{i},"q,{i}\n""x""",z\n' for i in range(200))
+    for bad in ('7,ab"c,z\n', '7,"ab"c,z\n', '7,"ab""c",z\n'):
+        text = good + bad + good
+        assert mg_rows(text.encode(), workers=1) == csv_rows(text)
+    with pytest.raises(mg.CSVError, match="unterminated"):
+        mg_rows((good + '7,"abc,z\n').encode(), workers=1)
+
+
 def test_every_split_point_of_a_quoted_file():
     rows = [["1", 'a\r\nb', 'say ""hi""'], ["2", "", "x,y"],
             ["3", '\r', '\n\n']]

@@ -125,7 +125,20 @@ typedef struct mg_csv_rowp {
     const char **cell;  /* maxf */
     size_t *clen;       /* maxf */
     size_t *off;        /* maxf: span start, scratch spans flagged */
+    /* The structural fast path (csv_fast.c): on while the dialect allows
+     * it and no block has made it give up (set fast = 0 to parse with the
+     * byte-wise parser only). fseps: the separators outside quotes of the
+     * block at fbase not yet passed; fcarry: ~0 when the block before ends
+     * inside quotes; fprev: the byte before the block is a separator, a
+     * line end or a quote (or the block starts a row). */
+    int fast;
+    int fhave, fprev;
+    size_t fbase;
+    uint64_t fseps, fcarry;
 } mg_csv_rowp;
+
+/* off[] entries that point into the scratch buffer. */
+#define MG_CSV_SCRATCH_FLAG ((size_t)1 << (sizeof(size_t) * 8 - 1))
 
 /* 0, or -1 when out of memory. */
 int mg_csv_rowp_init(mg_csv_rowp *p, const mg_csv_dialect *d,
@@ -139,6 +152,19 @@ size_t mg_csv_skip_blank(const mg_csv_dialect *d, const char *buf,
  * number of fields (the first maxf in cell / clen) and the next row
  * start in *next, or -1 with err. */
 long mg_csv_rowp_parse(mg_csv_rowp *p, size_t pos, size_t *next,
+                       mg_csv_error *err);
+
+/* Appends s[0, n) to the parser's scratch buffer; -1 when out of memory. */
+int mg_csv_scratch_put(mg_csv_rowp *p, const char *s, size_t n);
+/* Points cell[i] of the first nf fields that live in scratch there. */
+void mg_csv_rowp_resolve(mg_csv_rowp *p, size_t nf);
+
+/* The structural fast path (csv_fast.c). 1 if the dialect allows it. */
+int mg_csv_fast_dialect(const mg_csv_dialect *d);
+/* mg_csv_rowp_parse on the fast path; MG_CSV_FAST_GIVEUP when this row
+ * must be parsed by the byte-wise parser (fast is then 0 for good). */
+#define MG_CSV_FAST_GIVEUP (-2)
+long mg_csv_fast_parse(mg_csv_rowp *p, size_t pos, size_t *next,
                        mg_csv_error *err);
 
 /* One row's cells in Arrow large-utf8 layout (headers, error cells): n
@@ -269,6 +295,12 @@ typedef struct mg_csv_out {
     char *bytes;
     size_t row0;
     int64_t byte0;
+    /* The memfd behind values / offsets / bytes (mapped at those
+     * addresses from offset 0), or -1. Where there is one, emission
+     * writes through it (pwrite) instead of the mapping: the kernel then
+     * fills the page cache without a page fault and a zeroing per page,
+     * and the pages written are mapped afterwards in one call. */
+    int values_fd, offsets_fd, bytes_fd;
 } mg_csv_out;
 
 /* Writes the chunk's column as type t (mg_csv_col_can_emit) at out.

@@ -10,13 +10,19 @@
  * first null. Plain C, no locks, no global state, any thread; one column
  * is used by one thread at a time. Never allocates per cell: buffers are
  * reserved for the worst case (csv_mem.c, only touched pages count).
- * Emission writes only the chunk's own rows; the validity bytes it shares
- * with the neighbouring chunks are set with atomic OR.
+ * Emission writes only the chunk's own rows, through the output's memfd
+ * where it has one (pwrite, then the pages mapped in one call: faulting
+ * fresh shared pages one by one cost more than the parse); the validity
+ * bytes it shares with the neighbouring chunks are set with atomic OR.
  */
+#define _GNU_SOURCE /* MADV_POPULATE_READ */
 #include "csv.h"
 
+#include <errno.h>
 #include <math.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #define NUM_BITS ((1u << MG_CSV_STR) - 1)
 #define BIT(t) (1u << (t))
@@ -385,6 +391,144 @@ is_null_row(const mg_csv_col *c, size_t r)
     return c->valid != NULL && !bit_of(c->valid, r);
 }
 
+/* ---- writing into an output ---- */
+
+/* Where emitted bytes go: a mapping and, where it has one, its memfd. */
+typedef struct sink {
+    char *base;
+    int fd;
+} sink;
+
+/* Maps the whole pages of base[off, off + n) that a pwrite filled, so
+ * that the first reads of the result take no page fault either (and the
+ * process's PSS shows them, as it would after a copy). */
+static void
+map_written(const sink *s, size_t off, size_t n)
+{
+#ifdef MADV_POPULATE_READ
+    const uintptr_t page = 4096;
+    uintptr_t a = ((uintptr_t)s->base + off) & ~(page - 1);
+    uintptr_t e = ((uintptr_t)s->base + off + n + page - 1) & ~(page - 1);
+    (void)madvise((void *)a, e - a, MADV_POPULATE_READ);
+#else
+    (void)s;
+    (void)off;
+    (void)n;
+#endif
+}
+
+/* Writes src[0, n) at s->base + off: through the memfd where there is
+ * one (the rest, if a write fails, through the mapping). */
+static void
+sink_put(const sink *s, size_t off, const void *src, size_t n)
+{
+    const char *p = src;
+    size_t left = n, at = off;
+    while (s->fd >= 0 && left > 0) {
+        ssize_t w = pwrite(s->fd, p, left, (off_t)at);
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            break;
+        }
+        p += w;
+        at += (size_t)w;
+        left -= (size_t)w;
+    }
+    if (left > 0) {
+        memcpy(s->base + at, p, left);
+    }
+    if (s->fd >= 0 && left < n) {
+        map_written(s, off, n - left);
+    }
+}
+
+/* Values made row by row go through a small buffer. */
+#define STAGE_BYTES 16384
+
+typedef struct stage {
+    const sink *s;
+    size_t off;   /* where buf[0] goes */
+    size_t len;
+    union {
+        char bytes[STAGE_BYTES];
+        int64_t align;
+    } buf;
+} stage;
+
+static void
+stage_flush(stage *g)
+{
+    if (g->len) {
+        sink_put(g->s, g->off, g->buf.bytes, g->len);
+        g->off += g->len;
+        g->len = 0;
+    }
+}
+
+static inline void *
+stage_slot(stage *g, size_t size)
+{
+    if (STAGE_BYTES - g->len < size) {
+        stage_flush(g);
+    }
+    void *p = g->buf.bytes + g->len;
+    g->len += size;
+    return p;
+}
+
+static void
+emit_strings(const mg_csv_col *c, const mg_csv_out *o)
+{
+    sink bytes = {o->bytes, o->bytes_fd};
+    sink offs = {(char *)o->offsets, o->offsets_fd};
+    if (c->len) {
+        sink_put(&bytes, (size_t)o->byte0, c->data, c->len);
+    }
+    int allnull = c->n == c->nulls && c->store != MG_CSV_STR;
+    stage g = {.s = &offs, .off = o->row0 * sizeof(int64_t)};
+    for (size_t r = 0; r < c->n; r++) {
+        int64_t *v = stage_slot(&g, sizeof(int64_t));
+        *v = o->byte0 + (allnull ? 0 : c->offs[r]);
+    }
+    stage_flush(&g);
+}
+
+/* Row r of the chunk as type t, from the store type's values. */
+static inline void
+put_value(const mg_csv_col *c, mg_csv_type t, size_t r, void *dst)
+{
+    switch (t) {
+    case MG_CSV_INT:
+        *(int64_t *)dst = c->vals[r].i;
+        break;
+    case MG_CSV_TS: /* stored as TS, or days to microseconds */
+        *(int64_t *)dst = c->store == MG_CSV_TS
+                              ? c->vals[r].i : c->vals[r].i * 86400000000LL;
+        break;
+    case MG_CSV_FLOAT:
+        *(double *)dst = c->store == MG_CSV_FLOAT ? c->vals[r].f
+                         : is_null_row(c, r)      ? NAN
+                                                  : (double)c->vals[r].i;
+        break;
+    case MG_CSV_BOOL:
+        *(uint8_t *)dst = (uint8_t)c->vals[r].i;
+        break;
+    case MG_CSV_DATE:
+        *(int32_t *)dst = (int32_t)c->vals[r].i;
+        break;
+    default:
+        break;
+    }
+}
+
+static size_t
+type_bytes(mg_csv_type t)
+{
+    return t == MG_CSV_BOOL ? 1 : t == MG_CSV_DATE ? 4 : 8;
+}
+
 void
 mg_csv_col_emit(const mg_csv_col *c, mg_csv_type t, const mg_csv_out *o)
 {
@@ -395,67 +539,31 @@ mg_csv_col_emit(const mg_csv_col *c, mg_csv_type t, const mg_csv_out *o)
     if (o->validity != NULL) {
         emit_validity(c, o);
     }
-    int allnull = c->n == c->nulls;
     if (t == MG_CSV_STR) {
-        if (c->len) {
-            memcpy(o->bytes + o->byte0, c->data, c->len);
-        }
-        for (size_t r = 0; r < n; r++) {
-            o->offsets[o->row0 + r] =
-                o->byte0 + (allnull && c->store != MG_CSV_STR ? 0 : c->offs[r]);
-        }
+        emit_strings(c, o);
         return;
     }
-    if (allnull && c->store != (int)t) {
+    sink vals = {o->values, o->values_fd};
+    size_t size = type_bytes(t);
+    if (c->n == c->nulls && c->store != (int)t) {
         if (t == MG_CSV_FLOAT) {
-            double *dst = (double *)o->values + o->row0;
+            stage g = {.s = &vals, .off = o->row0 * size};
             for (size_t r = 0; r < n; r++) {
-                dst[r] = NAN;
+                *(double *)stage_slot(&g, size) = NAN;
             }
+            stage_flush(&g);
         }
         return; /* the block is zeroed */
     }
-    switch (t) {
-    case MG_CSV_INT:
-    case MG_CSV_TS:
-        if (c->store == (int)t) {
-            memcpy((int64_t *)o->values + o->row0, c->vals, n * 8);
-        }
-        else { /* days to microseconds */
-            int64_t *dst = (int64_t *)o->values + o->row0;
-            for (size_t r = 0; r < n; r++) {
-                dst[r] = c->vals[r].i * 86400000000LL;
-            }
-        }
-        break;
-    case MG_CSV_FLOAT:
-        if (c->store == MG_CSV_FLOAT) {
-            memcpy((double *)o->values + o->row0, c->vals, n * 8);
-        }
-        else {
-            double *dst = (double *)o->values + o->row0;
-            for (size_t r = 0; r < n; r++) {
-                dst[r] = is_null_row(c, r) ? NAN : (double)c->vals[r].i;
-            }
-        }
-        break;
-    case MG_CSV_BOOL: {
-        uint8_t *dst = (uint8_t *)o->values + o->row0;
-        for (size_t r = 0; r < n; r++) {
-            dst[r] = (uint8_t)c->vals[r].i;
-        }
-        break;
+    if (c->store == (int)t && size == sizeof(mg_csv_num)) {
+        sink_put(&vals, o->row0 * size, c->vals, n * size);
+        return;
     }
-    case MG_CSV_DATE: {
-        int32_t *dst = (int32_t *)o->values + o->row0;
-        for (size_t r = 0; r < n; r++) {
-            dst[r] = (int32_t)c->vals[r].i;
-        }
-        break;
+    stage g = {.s = &vals, .off = o->row0 * size};
+    for (size_t r = 0; r < n; r++) {
+        put_value(c, t, r, stage_slot(&g, size));
     }
-    default:
-        break;
-    }
+    stage_flush(&g);
 }
 
 size_t

@@ -99,9 +99,50 @@ float_slow(const char *s, size_t n, double *out)
     return ok;
 }
 
+/* The common cell: [sign] digits [. digits], at most 19 digits in all,
+ * the value below 2^53 and at most 22 after the point: one exact
+ * division by a power of ten gives the correctly rounded double. 1 and
+ * *out on success, 0 when the general parser must decide. */
+static inline int
+float_plain(const char *s, size_t n, double *out)
+{
+    size_t i = 0;
+    int neg = 0;
+    if (n && (s[0] == '-' || s[0] == '+')) {
+        neg = s[0] == '-';
+        i = 1;
+    }
+    size_t first = i;
+    uint64_t mant = 0;
+    unsigned d;
+    while (i < n && (d = (unsigned)(unsigned char)s[i] - '0') <= 9) {
+        mant = mant * 10 + d;
+        i++;
+    }
+    size_t frac = 0, intdigits = i - first;
+    if (i < n && s[i] == '.') {
+        size_t f0 = ++i;
+        while (i < n && (d = (unsigned)(unsigned char)s[i] - '0') <= 9) {
+            mant = mant * 10 + d;
+            i++;
+        }
+        frac = i - f0;
+    }
+    if (i != n || intdigits + frac == 0 || intdigits + frac > 19
+        || frac > 22 || mant > ((uint64_t)1 << 53)) {
+        return 0;
+    }
+    double v = (double)mant / pow10_exact[frac];
+    *out = neg ? -v : v;
+    return 1;
+}
+
 int
 mg_csv_parse_float(const char *s, size_t n, double *out)
 {
+    if (float_plain(s, n, out)) {
+        return 1;
+    }
     size_t i = 0;
     int neg = 0;
     if (n && (s[0] == '-' || s[0] == '+')) {

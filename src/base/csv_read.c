@@ -180,13 +180,17 @@ out_of(const run *r, const chunk *c, size_t k, mg_csv_type t, mg_csv_out *o)
     memset(o, 0, sizeof(*o));
     o->row0 = c->row0;
     o->validity = col->validity ? col->validity->data : NULL;
+    o->values_fd = o->offsets_fd = o->bytes_fd = -1;
     if (t == MG_CSV_STR) {
         o->offsets = col->values->data;
+        o->offsets_fd = mg_block_fd(col->values);
         o->bytes = col->bytes->data;
+        o->bytes_fd = mg_block_fd(col->bytes);
         o->byte0 = c->byte0[k];
     }
     else {
         o->values = col->values->data;
+        o->values_fd = mg_block_fd(col->values);
     }
 }
 

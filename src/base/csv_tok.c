@@ -307,8 +307,6 @@ mg_csv_sync(const mg_csv_dfa *t, const mg_csv_dialect *d, const char *buf,
 
 /* ---- row parser ---- */
 
-#define SCRATCH_FLAG ((size_t)1 << (sizeof(size_t) * 8 - 1))
-
 int
 mg_csv_rowp_init(mg_csv_rowp *p, const mg_csv_dialect *d, const char *buf,
                  size_t end, size_t maxf)
@@ -319,6 +317,7 @@ mg_csv_rowp_init(mg_csv_rowp *p, const mg_csv_dialect *d, const char *buf,
     p->end = end;
     p->base = end;
     p->maxf = maxf;
+    p->fast = mg_csv_fast_dialect(d);
     p->scap = 256;
     p->scratch = MG_RAW_MALLOC(p->scap);
     p->cell = MG_RAW_MALLOC((maxf ? maxf : 1) * sizeof(char *));
@@ -406,8 +405,8 @@ next_special(mg_csv_rowp *p, size_t pos)
     }
 }
 
-static int
-scratch_put(mg_csv_rowp *p, const char *s, size_t n)
+int
+mg_csv_scratch_put(mg_csv_rowp *p, const char *s, size_t n)
 {
     if (p->scap - p->slen < n) {
         size_t cap = p->scap;
@@ -472,7 +471,7 @@ field_to_scratch(mg_csv_rowp *p, field *f, size_t upto)
     }
     size_t from = f->fs;
     f->fs = upto;
-    return scratch_put(p, p->buf + from, upto - from);
+    return mg_csv_scratch_put(p, p->buf + from, upto - from);
 }
 
 enum { CUT_OK = 0, CUT_NOMEM, CUT_QUOTE, CUT_ESCAPE };
@@ -514,7 +513,7 @@ cut_quoted(mg_csv_rowp *p, field *f, size_t *pos)
                 return CUT_QUOTE;
             }
             if (field_to_scratch(p, f, q) < 0
-                || scratch_put(p, buf + q + 1, 1) < 0) {
+                || mg_csv_scratch_put(p, buf + q + 1, 1) < 0) {
                 return CUT_NOMEM;
             }
             f->fs = at = q + 2;
@@ -545,7 +544,7 @@ cut_unquoted(mg_csv_rowp *p, field *f, size_t *pos)
                 return CUT_ESCAPE;
             }
             if (field_to_scratch(p, f, q) < 0
-                || scratch_put(p, buf + q + 1, 1) < 0) {
+                || mg_csv_scratch_put(p, buf + q + 1, 1) < 0) {
                 return CUT_NOMEM;
             }
             f->fs = at = q + 2;
@@ -589,7 +588,7 @@ cut_field(mg_csv_rowp *p, field *f, size_t *pos)
     }
     if (d->doublequote && d->has_escape
         && (unsigned char)buf[at] == d->escape) {
-        if (scratch_put(p, buf + at, 1) < 0) {
+        if (mg_csv_scratch_put(p, buf + at, 1) < 0) {
             return CUT_NOMEM;
         }
         at++;
@@ -605,6 +604,12 @@ long
 mg_csv_rowp_parse(mg_csv_rowp *p, size_t pos, size_t *next,
                   mg_csv_error *err)
 {
+    if (p->fast) {
+        long nf = mg_csv_fast_parse(p, pos, next, err);
+        if (nf != MG_CSV_FAST_GIVEUP) {
+            return nf;
+        }
+    }
     const char *buf = p->buf;
     size_t rowpos = pos, nf = 0;
     int scratch_used = 0;
@@ -620,7 +625,7 @@ mg_csv_rowp_parse(mg_csv_rowp *p, size_t pos, size_t *next,
         }
         if (nf < p->maxf) {
             if (f.scr) { /* resolved below: scratch may still move */
-                p->off[nf] = f.sstart | SCRATCH_FLAG;
+                p->off[nf] = f.sstart | MG_CSV_SCRATCH_FLAG;
                 p->clen[nf] = p->slen - f.sstart;
                 scratch_used = 1;
             }
@@ -653,15 +658,21 @@ mg_csv_rowp_parse(mg_csv_rowp *p, size_t pos, size_t *next,
         /* c is the delimiter: another field follows (maybe empty). */
     }
     if (scratch_used) {
-        size_t n = nf < p->maxf ? nf : p->maxf;
-        for (size_t i = 0; i < n; i++) {
-            size_t o = p->off[i];
-            if (o & SCRATCH_FLAG) {
-                p->cell[i] = p->scratch + (o & ~SCRATCH_FLAG);
-            }
-        }
+        mg_csv_rowp_resolve(p, nf);
     }
     return (long)nf;
+}
+
+void
+mg_csv_rowp_resolve(mg_csv_rowp *p, size_t nf)
+{
+    size_t n = nf < p->maxf ? nf : p->maxf;
+    for (size_t i = 0; i < n; i++) {
+        size_t o = p->off[i];
+        if (o & MG_CSV_SCRATCH_FLAG) {
+            p->cell[i] = p->scratch + (o & ~MG_CSV_SCRATCH_FLAG);
+        }
+    }
 }
 
 /* ---- one whole row (headers) ---- */

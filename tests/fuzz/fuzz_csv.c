@@ -7,8 +7,9 @@
  * input. Oracle: reading it as one chunk
  * and reading it split into tiny chunks on several threads must give the
  * same result (error code and position, or row count, types, null
- * counts, values, validity and string bytes), and ASan/UBSan must stay
- * quiet. No Python: links only src/base.
+ * counts, values, validity and string bytes); the row parser with and
+ * without its structural fast path must cut every row the same; and
+ * ASan/UBSan must stay quiet. No Python: links only src/base.
  */
 #include "csv_read.h"
 
@@ -118,6 +119,60 @@ run(result *r, const mg_csv_dialect *d, const mg_csv_segment *seg,
     r->code = mg_csv_read(j);
 }
 
+/* The row parser with its structural fast path and without it (the
+ * byte-wise parser alone) cut every row of buf[pos, len) into the same
+ * fields, row starts and errors. */
+static void
+same_rows(const mg_csv_dialect *d, const char *buf, size_t pos, size_t len,
+          size_t nfields)
+{
+    mg_csv_rowp fast, slow;
+    if (mg_csv_rowp_init(&fast, d, buf, len, nfields) < 0) {
+        return;
+    }
+    if (mg_csv_rowp_init(&slow, d, buf, len, nfields) < 0) {
+        mg_csv_rowp_free(&fast);
+        return;
+    }
+    slow.fast = 0;
+    for (;;) {
+        pos = mg_csv_skip_blank(d, buf, pos, len);
+        if (pos >= len) {
+            break;
+        }
+        size_t nf_next = 0, ns_next = 0;
+        mg_csv_error ef, es;
+        memset(&ef, 0, sizeof(ef));
+        memset(&es, 0, sizeof(es));
+        long nf = mg_csv_rowp_parse(&fast, pos, &nf_next, &ef);
+        long ns = mg_csv_rowp_parse(&slow, pos, &ns_next, &es);
+        if (nf != ns || (nf < 0 && (ef.code != es.code || ef.pos != es.pos
+                                    || ef.field != es.field))) {
+            fprintf(stderr, "row at %zu: %ld vs %ld fields\n", pos, nf, ns);
+            abort();
+        }
+        if (nf < 0) {
+            break;
+        }
+        if (nf_next != ns_next) {
+            fprintf(stderr, "row at %zu: next %zu vs %zu\n", pos, nf_next,
+                    ns_next);
+            abort();
+        }
+        size_t kept = (size_t)nf < nfields ? (size_t)nf : nfields;
+        for (size_t i = 0; i < kept; i++) {
+            if (fast.clen[i] != slow.clen[i]
+                || memcmp(fast.cell[i], slow.cell[i], fast.clen[i])) {
+                fprintf(stderr, "row at %zu: field %zu differs\n", pos, i);
+                abort();
+            }
+        }
+        pos = nf_next;
+    }
+    mg_csv_rowp_free(&fast);
+    mg_csv_rowp_free(&slow);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -155,6 +210,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         keep[i] = (int)i;
         forced[i] = i == 0 ? ftype : -1;
     }
+    same_rows(&d, buf, next, len, (size_t)nf);
     mg_csv_segment seg = {buf, next, len};
     result whole, split;
     run(&whole, &d, &seg, (size_t)nf, keep, forced, bad, len + 1, 0, 1);
