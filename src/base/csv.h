@@ -279,8 +279,10 @@ typedef struct mg_csv_col {
 void mg_csv_col_init(mg_csv_col *c, const mg_csv_values *v, unsigned want,
                      size_t maxrows, size_t maxbytes);
 void mg_csv_col_free(mg_csv_col *c);
-/* Adds one cell (the next row). -1 when out of memory. */
-int mg_csv_col_add(mg_csv_col *c, const char *s, size_t n);
+/* Adds the cells of one row (the next row of each column): field i to cols[dest[i]] (dest[i] < 0: not
+ * kept). -1 when out of memory. */
+int mg_csv_col_add_row(mg_csv_col *cols, const int *dest, size_t nfields,
+                       const char *const *cell, const size_t *clen);
 /* 1 if the values stored can be emitted as type t. */
 int mg_csv_col_can_emit(const mg_csv_col *c, mg_csv_type t);
 

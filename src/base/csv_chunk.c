@@ -121,13 +121,9 @@ parse_rows(const mg_csv_parseopts *o, mg_csv_rowp *rp, const int *dest,
             }
         }
         else {
-            for (size_t i = 0; i < o->nfields; i++) {
-                int k = dest[i];
-                if (k >= 0
-                    && mg_csv_col_add(&out->cols[k], rp->cell[i], rp->clen[i])
-                           < 0) {
-                    return chunk_fail(out, MG_CSV_ENOMEM, pos);
-                }
+            if (mg_csv_col_add_row(out->cols, dest, o->nfields, rp->cell,
+                                   rp->clen) < 0) {
+                return chunk_fail(out, MG_CSV_ENOMEM, pos);
             }
             out->last_row = pos;
             out->nrows++;

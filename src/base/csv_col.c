@@ -17,6 +17,7 @@
  */
 #define _GNU_SOURCE /* MADV_POPULATE_READ */
 #include "csv.h"
+#include "csv_num.h"
 
 #include <errno.h>
 #include <math.h>
@@ -279,8 +280,8 @@ add_null(mg_csv_col *c, size_t r)
     return 0;
 }
 
-int
-mg_csv_col_add(mg_csv_col *c, const char *s, size_t n)
+static inline __attribute__((always_inline)) int
+col_add(mg_csv_col *c, const char *s, size_t n)
 {
     size_t r = c->n++;
     if (r == 0 && store_buffers(c) < 0) {
@@ -302,7 +303,7 @@ mg_csv_col_add(mg_csv_col *c, const char *s, size_t n)
         return 0;
     case MG_CSV_INT: {
         int64_t x;
-        if (!mg_csv_parse_int(s, n, &x)) {
+        if (!mg_csv_int_cell(s, n, &x)) {
             break;
         }
         c->vals[r].i = x;
@@ -315,7 +316,7 @@ mg_csv_col_add(mg_csv_col *c, const char *s, size_t n)
     }
     case MG_CSV_FLOAT: {
         double x;
-        if (!mg_csv_parse_float(s, n, &x)) {
+        if (!mg_csv_float_cell(s, n, &x)) {
             break;
         }
         c->vals[r].f = x;
@@ -329,6 +330,19 @@ mg_csv_col_add(mg_csv_col *c, const char *s, size_t n)
         break;
     }
     return add_slow(c, r, s, n);
+}
+
+int
+mg_csv_col_add_row(mg_csv_col *cols, const int *dest, size_t nfields,
+                   const char *const *cell, const size_t *clen)
+{
+    for (size_t i = 0; i < nfields; i++) {
+        int k = dest[i];
+        if (k >= 0 && col_add(&cols[k], cell[i], clen[i]) < 0) {
+            return -1;
+        }
+    }
+    return 0;
 }
 
 int

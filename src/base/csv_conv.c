@@ -9,6 +9,7 @@
  * longer than 127 bytes.
  */
 #include "csv.h"
+#include "csv_num.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -19,36 +20,7 @@
 int
 mg_csv_parse_int(const char *s, size_t n, int64_t *out)
 {
-    size_t i = 0;
-    int neg = 0;
-    if (n && (s[0] == '-' || s[0] == '+')) {
-        neg = s[0] == '-';
-        i = 1;
-    }
-    if (i == n || n - i > 19) {
-        return 0;
-    }
-    uint64_t v = 0;
-    for (; i < n; i++) {
-        unsigned d = (unsigned)(unsigned char)s[i] - '0';
-        if (d > 9) {
-            return 0;
-        }
-        v = v * 10 + d; /* 19 digits never overflow uint64 */
-    }
-    if (neg) {
-        if (v > (uint64_t)INT64_MAX + 1) {
-            return 0;
-        }
-        *out = v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v;
-    }
-    else {
-        if (v > (uint64_t)INT64_MAX) {
-            return 0;
-        }
-        *out = (int64_t)v;
-    }
-    return 1;
+    return mg_csv_int_cell(s, n, out);
 }
 
 static int
@@ -69,11 +41,6 @@ word_is(const char *s, size_t n, const char *w)
     }
     return 1;
 }
-
-static const double pow10_exact[23] = {
-    1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
-    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
-};
 
 /* strtod of s[0, n) through a NUL-terminated copy; the grammar was
  * checked, so only the rounding is left to it. */
@@ -99,48 +66,10 @@ float_slow(const char *s, size_t n, double *out)
     return ok;
 }
 
-/* The common cell: [sign] digits [. digits], at most 19 digits in all,
- * the value below 2^53 and at most 22 after the point: one exact
- * division by a power of ten gives the correctly rounded double. 1 and
- * *out on success, 0 when the general parser must decide. */
-static inline int
-float_plain(const char *s, size_t n, double *out)
-{
-    size_t i = 0;
-    int neg = 0;
-    if (n && (s[0] == '-' || s[0] == '+')) {
-        neg = s[0] == '-';
-        i = 1;
-    }
-    size_t first = i;
-    uint64_t mant = 0;
-    unsigned d;
-    while (i < n && (d = (unsigned)(unsigned char)s[i] - '0') <= 9) {
-        mant = mant * 10 + d;
-        i++;
-    }
-    size_t frac = 0, intdigits = i - first;
-    if (i < n && s[i] == '.') {
-        size_t f0 = ++i;
-        while (i < n && (d = (unsigned)(unsigned char)s[i] - '0') <= 9) {
-            mant = mant * 10 + d;
-            i++;
-        }
-        frac = i - f0;
-    }
-    if (i != n || intdigits + frac == 0 || intdigits + frac > 19
-        || frac > 22 || mant > ((uint64_t)1 << 53)) {
-        return 0;
-    }
-    double v = (double)mant / pow10_exact[frac];
-    *out = neg ? -v : v;
-    return 1;
-}
-
 int
 mg_csv_parse_float(const char *s, size_t n, double *out)
 {
-    if (float_plain(s, n, out)) {
+    if (mg_csv_float_cell(s, n, out)) {
         return 1;
     }
     size_t i = 0;
@@ -210,7 +139,7 @@ mg_csv_parse_float(const char *s, size_t n, double *out)
     }
     if (exact && mant <= (1ull << 53) && e10 >= -22 && e10 <= 22) {
         double v = (double)mant;
-        v = e10 < 0 ? v / pow10_exact[-e10] : v * pow10_exact[e10];
+        v = e10 < 0 ? v / mg_csv_pow10[-e10] : v * mg_csv_pow10[e10];
         *out = neg ? -v : v;
         return 1;
     }
