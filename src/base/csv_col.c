@@ -111,16 +111,25 @@ mg_csv_col_free(mg_csv_col *c)
     c->valid = NULL;
 }
 
+/* The capacity reserved for a need of n: an eighth more, so that the
+ * next chunk a round hands these buffers to (about as large, seldom
+ * exactly) finds them large enough and does not fault fresh pages. */
+static size_t
+padded(size_t n)
+{
+    return n + n / 8 + 64;
+}
+
 /* The buffers of the store type; -1 when out of memory. */
 static int
 store_buffers(mg_csv_col *c)
 {
     if (c->store == MG_CSV_STR) {
         if (c->data == NULL) {
-            c->data = mg_csv_mem_alloc(DATA_BYTES(c->maxbytes), &c->dmapped);
-            c->offs = mg_csv_mem_alloc(OFFS_BYTES(c->maxrows), &c->omapped);
-            c->dcap = c->maxbytes;
-            c->ocap = c->maxrows;
+            c->dcap = padded(c->maxbytes);
+            c->ocap = padded(c->maxrows);
+            c->data = mg_csv_mem_alloc(DATA_BYTES(c->dcap), &c->dmapped);
+            c->offs = mg_csv_mem_alloc(OFFS_BYTES(c->ocap), &c->omapped);
             if (c->data == NULL || c->offs == NULL) {
                 free_text(c);
                 return -1;
@@ -130,8 +139,8 @@ store_buffers(mg_csv_col *c)
         return 0;
     }
     if (c->store >= 0 && c->vals == NULL) {
-        c->vals = mg_csv_mem_alloc(VALS_BYTES(c->maxrows), &c->vmapped);
-        c->vcap = c->maxrows;
+        c->vcap = padded(c->maxrows);
+        c->vals = mg_csv_mem_alloc(VALS_BYTES(c->vcap), &c->vmapped);
         if (c->vals == NULL) {
             c->vcap = 0;
             return -1;
@@ -264,12 +273,12 @@ add_null(mg_csv_col *c, size_t r)
 {
     if (c->valid == NULL) { /* the first null: rows before are valid */
         if (c->valbuf == NULL) {
-            c->valbuf = mg_csv_mem_alloc(VALID_BYTES(c->maxrows),
-                                         &c->valmapped);
+            size_t cap = padded(c->maxrows);
+            c->valbuf = mg_csv_mem_alloc(VALID_BYTES(cap), &c->valmapped);
             if (c->valbuf == NULL) {
                 return -1;
             }
-            c->valcap = c->maxrows;
+            c->valcap = cap;
         }
         c->valid = c->valbuf;
         memset(c->valid, 0xFF, r / 8 + 1);
