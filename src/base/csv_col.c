@@ -422,14 +422,16 @@ typedef struct sink {
     int fd;
 } sink;
 
-/* Maps the whole pages of base[off, off + n) that a pwrite filled, so
+/* Maps the pages of base[off, off + n) that a pwrite filled (rounded out
+ * to whole pages: the mapping is page-aligned and whole pages long), so
  * that the first reads of the result take no page fault either (and the
  * process's PSS shows them, as it would after a copy). */
 static void
 map_written(const sink *s, size_t off, size_t n)
 {
 #ifdef MADV_POPULATE_READ
-    const uintptr_t page = 4096;
+    long ps = sysconf(_SC_PAGESIZE);
+    const uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096;
     uintptr_t a = ((uintptr_t)s->base + off) & ~(page - 1);
     uintptr_t e = ((uintptr_t)s->base + off + n + page - 1) & ~(page - 1);
     (void)madvise((void *)a, e - a, MADV_POPULATE_READ);
@@ -480,6 +482,14 @@ typedef struct stage {
     } buf;
 } stage;
 
+static inline void
+stage_init(stage *g, const sink *s, size_t off)
+{
+    g->s = s;
+    g->off = off;
+    g->len = 0; /* buf is written before it is read */
+}
+
 static void
 stage_flush(stage *g)
 {
@@ -510,7 +520,8 @@ emit_strings(const mg_csv_col *c, const mg_csv_out *o)
         sink_put(&bytes, (size_t)o->byte0, c->data, c->len);
     }
     int allnull = c->n == c->nulls && c->store != MG_CSV_STR;
-    stage g = {.s = &offs, .off = o->row0 * sizeof(int64_t)};
+    stage g;
+    stage_init(&g, &offs, o->row0 * sizeof(int64_t));
     for (size_t r = 0; r < c->n; r++) {
         int64_t *v = stage_slot(&g, sizeof(int64_t));
         *v = o->byte0 + (allnull ? 0 : c->offs[r]);
@@ -570,7 +581,8 @@ mg_csv_col_emit(const mg_csv_col *c, mg_csv_type t, const mg_csv_out *o)
     size_t size = type_bytes(t);
     if (c->n == c->nulls && c->store != (int)t) {
         if (t == MG_CSV_FLOAT) {
-            stage g = {.s = &vals, .off = o->row0 * size};
+            stage g;
+            stage_init(&g, &vals, o->row0 * size);
             for (size_t r = 0; r < n; r++) {
                 *(double *)stage_slot(&g, size) = NAN;
             }
@@ -582,7 +594,8 @@ mg_csv_col_emit(const mg_csv_col *c, mg_csv_type t, const mg_csv_out *o)
         sink_put(&vals, o->row0 * size, c->vals, n * size);
         return;
     }
-    stage g = {.s = &vals, .off = o->row0 * size};
+    stage g;
+    stage_init(&g, &vals, o->row0 * size);
     for (size_t r = 0; r < n; r++) {
         put_value(c, t, r, stage_slot(&g, size));
     }
