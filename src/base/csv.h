@@ -226,6 +226,9 @@ typedef struct mg_csv_values {
     mg_csv_strset nulls, trues, falses;
 } mg_csv_values;
 
+/* Bytes per value of a non-string output column: 1 (bool), 4 (date),
+ * else 8. */
+size_t mg_csv_type_size(mg_csv_type t);
 /* The type of a column from the AND of its chunks' masks and whether any
  * cell was non-null: int, else float, bool, date, timestamp, else string. */
 mg_csv_type mg_csv_unify(unsigned mask, int any_value);
@@ -279,8 +282,8 @@ typedef struct mg_csv_col {
 void mg_csv_col_init(mg_csv_col *c, const mg_csv_values *v, unsigned want,
                      size_t maxrows, size_t maxbytes);
 void mg_csv_col_free(mg_csv_col *c);
-/* Adds the cells of one row (the next row of each column): field i to cols[dest[i]] (dest[i] < 0: not
- * kept). -1 when out of memory. */
+/* Adds the cells of one row (the next row of each column): field i to
+ * cols[dest[i]] (dest[i] < 0: not kept). -1 when out of memory. */
 int mg_csv_col_add_row(mg_csv_col *cols, const int *dest, size_t nfields,
                        const char *const *cell, const size_t *clen);
 /* 1 if the values stored can be emitted as type t. */

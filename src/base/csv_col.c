@@ -557,12 +557,6 @@ put_value(const mg_csv_col *c, mg_csv_type t, size_t r, void *dst)
     }
 }
 
-static size_t
-type_bytes(mg_csv_type t)
-{
-    return t == MG_CSV_BOOL ? 1 : t == MG_CSV_DATE ? 4 : 8;
-}
-
 void
 mg_csv_col_emit(const mg_csv_col *c, mg_csv_type t, const mg_csv_out *o)
 {
@@ -578,7 +572,7 @@ mg_csv_col_emit(const mg_csv_col *c, mg_csv_type t, const mg_csv_out *o)
         return;
     }
     sink vals = {o->values, o->values_fd};
-    size_t size = type_bytes(t);
+    size_t size = mg_csv_type_size(t);
     if (c->n == c->nulls && c->store != (int)t) {
         if (t == MG_CSV_FLOAT) {
             stage g;

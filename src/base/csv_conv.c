@@ -17,6 +17,12 @@
 
 /* ---- one cell ---- */
 
+size_t
+mg_csv_type_size(mg_csv_type t)
+{
+    return t == MG_CSV_BOOL ? 1 : t == MG_CSV_DATE ? 4 : 8;
+}
+
 int
 mg_csv_parse_int(const char *s, size_t n, int64_t *out)
 {
@@ -72,12 +78,8 @@ mg_csv_parse_float(const char *s, size_t n, double *out)
     if (mg_csv_float_cell(s, n, out)) {
         return 1;
     }
-    size_t i = 0;
-    int neg = 0;
-    if (n && (s[0] == '-' || s[0] == '+')) {
-        neg = s[0] == '-';
-        i = 1;
-    }
+    int neg;
+    size_t i0 = mg_csv_sign(s, n, &neg), i = i0;
     uint64_t mant = 0;
     int sig = 0, digits = 0, exact = 1;
     long e10 = 0;
@@ -104,7 +106,7 @@ mg_csv_parse_float(const char *s, size_t n, double *out)
         }
     }
     if (digits == 0) {
-        const char *w = s + (neg || (n && s[0] == '+'));
+        const char *w = s + i0;
         size_t wn = n - (size_t)(w - s);
         if (word_is(w, wn, "inf") || word_is(w, wn, "infinity")) {
             *out = neg ? -INFINITY : INFINITY;

@@ -4,7 +4,8 @@
  * without a call across files).
  *
  * Plain C, no locks, no state. Never reads past s[n - 1]; never
- * overflows (at most 19 digits go into a uint64).
+ * overflows a signed value (an int takes at most 19 digits; a float
+ * mantissa of more digits may wrap, unsigned, and is then refused).
  */
 #ifndef MG_CSV_NUM_H
 #define MG_CSV_NUM_H
@@ -12,16 +13,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The length of a leading '+' or '-' (0 or 1); *neg: it is '-'. */
+static inline size_t
+mg_csv_sign(const char *s, size_t n, int *neg)
+{
+    int has = n && (s[0] == '-' || s[0] == '+');
+    *neg = has && s[0] == '-';
+    return (size_t)has;
+}
+
 /* int64 of [sign] digits, at most 19 digits; 1 and *out, else 0. */
 static inline int
 mg_csv_int_cell(const char *s, size_t n, int64_t *out)
 {
-    size_t i = 0;
-    int neg = 0;
-    if (n && (s[0] == '-' || s[0] == '+')) {
-        neg = s[0] == '-';
-        i = 1;
-    }
+    int neg;
+    size_t i = mg_csv_sign(s, n, &neg);
     if (i == n || n - i > 19) {
         return 0;
     }
@@ -61,12 +67,8 @@ static const double mg_csv_pow10[23] = {
 static inline int
 mg_csv_float_cell(const char *s, size_t n, double *out)
 {
-    size_t i = 0;
-    int neg = 0;
-    if (n && (s[0] == '-' || s[0] == '+')) {
-        neg = s[0] == '-';
-        i = 1;
-    }
+    int neg;
+    size_t i = mg_csv_sign(s, n, &neg);
     size_t first = i;
     uint64_t mant = 0;
     unsigned d;

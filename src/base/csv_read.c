@@ -363,19 +363,6 @@ first_cell_error(run *r, chunk *c)
     return 1;
 }
 
-static size_t
-type_size(mg_csv_type t)
-{
-    switch (t) {
-    case MG_CSV_BOOL:
-        return 1;
-    case MG_CSV_DATE:
-        return 4;
-    default:
-        return 8;
-    }
-}
-
 /* A zeroed block for an output buffer, with huge pages when large. */
 static mg_block *
 out_block(size_t n)
@@ -447,7 +434,7 @@ new_values(run *r, size_t k, mg_csv_type t)
         col->bytes = out_block(r->cap_bytes ? r->cap_bytes : 1);
         return col->values != NULL && col->bytes != NULL ? 0 : -1;
     }
-    col->values = out_block(r->cap_rows * type_size(t));
+    col->values = out_block(r->cap_rows * mg_csv_type_size(t));
     if (col->values == NULL) {
         return -1;
     }
