@@ -134,7 +134,7 @@ typedef struct mg_csv_rowp {
     int fast;
     int fhave, fprev;
     size_t fbase;
-    uint64_t fseps, fcarry;
+    uint64_t fseps, fquotes, fcarry; /* fquotes: the block's quote bits */
 } mg_csv_rowp;
 
 /* off[] entries that point into the scratch buffer. */

@@ -90,15 +90,26 @@ is_sep_or_quote(const mg_csv_dialect *d, unsigned char c)
     return c == d->delim || c == d->quote || c == '\n' || c == '\r';
 }
 
-/* Computes the block at p->fbase (the state before it in p->fcarry and
- * p->fprev): its separators outside quotes in p->fseps. 0 when a quote
- * of the block is not one the fast path reads like the grammar. */
+/* The block state a row parse keeps in registers: the block's base, its
+ * separators outside quotes not yet passed, its quote bits, and whether
+ * it is loaded. Stores through the cell arrays may alias the parser's
+ * fields, so the loop works on this copy and writes it back once. */
+typedef struct fblock {
+    size_t base;
+    uint64_t seps, quotes;
+    int have;
+} fblock;
+
+/* Computes the block at f->base (the state before it in p->fcarry and
+ * p->fprev): its separators outside quotes in f->seps, its quotes in
+ * f->quotes. 0 when a quote of the block is not one the fast path reads
+ * like the grammar. */
 static int
-load_block(mg_csv_rowp *p)
+load_block(mg_csv_rowp *p, fblock *f)
 {
     const mg_csv_dialect *d = p->d;
-    const unsigned char *b = (const unsigned char *)p->buf + p->fbase;
-    size_t n = p->end - p->fbase;
+    const unsigned char *b = (const unsigned char *)p->buf + f->base;
+    size_t n = p->end - f->base;
     unsigned char pad[64];
     uint64_t valid = ~(uint64_t)0;
     int next_sq = 1; /* the end of the input closes a field */
@@ -121,7 +132,8 @@ load_block(mg_csv_rowp *p)
     uint64_t bad = ((opening & ~before) | (closing & ~after)) & valid;
     p->fcarry = (uint64_t)((int64_t)inside >> 63);
     p->fprev = (int)(sq >> 63);
-    p->fseps = s & ~inside & valid;
+    f->seps = s & ~inside & valid;
+    f->quotes = q & valid;
     return bad == 0;
 }
 
@@ -135,74 +147,104 @@ reset_at(mg_csv_rowp *p, size_t pos)
     p->fhave = 0;
 }
 
-/* The next separator outside quotes at or after pos, in *sep (end when
- * none). 0 when the fast path gives up. */
+/* Loads the block at f->base, or past the end of the input leaves it
+ * empty (have 0). 0 when the fast path gives up. */
 static inline int
-next_sep(mg_csv_rowp *p, size_t pos, size_t *sep)
+load_at(mg_csv_rowp *p, fblock *f)
 {
-    for (;;) {
-        if (!p->fhave) {
-            if (p->fbase >= p->end) {
-                *sep = p->end;
-                return p->fcarry == 0; /* inside quotes at the end */
-            }
-            if (!load_block(p)) {
-                return 0;
-            }
-            p->fhave = 1;
-        }
-        if (pos > p->fbase) {
-            size_t skip = pos - p->fbase;
-            p->fseps &= skip >= 64 ? 0 : ~(uint64_t)0 << skip;
-        }
-        if (p->fseps) {
-            *sep = p->fbase + (size_t)__builtin_ctzll(p->fseps);
-            p->fseps &= p->fseps - 1;
-            return 1;
-        }
-        p->fbase += 64;
-        p->fhave = 0;
+    if (f->base >= p->end) {
+        f->seps = 0;
+        f->have = 0;
+        return 1;
     }
+    f->have = 1;
+    return load_block(p, f);
 }
 
-/* Stores field nf: buf[fs, fe), quoted or not. -1 when out of memory. */
+/* The next separator outside quotes in *sep, in the block or the blocks
+ * after it (end when none is left). 0 when the fast path gives up,
+ * also when the input ends inside quotes. The separators before the
+ * field's start are already passed (cleared) when this is called. */
 static inline int
-put_field(mg_csv_rowp *p, size_t nf, size_t fs, size_t fe, int *scratch)
+next_sep(mg_csv_rowp *p, fblock *f, size_t *sep)
 {
-    const char *buf = p->buf;
-    unsigned char q = p->d->quote;
-    if (fe > fs && (unsigned char)buf[fs] == q) {
-        fs++; /* the block check leaves the closing quote at fe - 1 */
-        fe--;
-        const char *dq = memchr(buf + fs, (char)q, fe - fs);
-        if (dq != NULL) { /* doubled quotes: keep one of each pair */
-            size_t start = p->slen;
-            while (dq != NULL) {
-                size_t upto = (size_t)(dq - buf) + 1;
-                if (mg_csv_scratch_put(p, buf + fs, upto - fs) < 0) {
-                    return -1;
-                }
-                fs = upto + 1;
-                dq = fs < fe ? memchr(buf + fs, (char)q, fe - fs) : NULL;
-            }
-            if (mg_csv_scratch_put(p, buf + fs, fe - fs) < 0) {
-                return -1;
-            }
-            if (nf < p->maxf) {
-                p->off[nf] = start | MG_CSV_SCRATCH_FLAG;
-                p->clen[nf] = p->slen - start;
-                *scratch = 1;
-            }
-            else {
-                p->slen = start;
-            }
+    while (f->seps == 0) {
+        if (f->have) {
+            f->base += 64;
+        }
+        if (f->base >= p->end) {
+            f->have = 0;
+            *sep = p->end;
+            return p->fcarry == 0; /* inside quotes at the end */
+        }
+        if (!load_at(p, f)) {
             return 0;
         }
     }
+    *sep = f->base + (size_t)__builtin_ctzll(f->seps);
+    f->seps &= f->seps - 1;
+    return 1;
+}
+
+/* The block of row start pos loaded, the separators before pos passed.
+ * 0 when the fast path gives up. */
+static int
+start_row(mg_csv_rowp *p, fblock *f, size_t pos)
+{
+    if (!f->have && !load_at(p, f)) {
+        return 0;
+    }
+    if (f->have && pos > f->base) {
+        size_t skip = pos - f->base;
+        f->seps &= skip >= 64 ? 0 : ~(uint64_t)0 << skip;
+    }
+    return 1;
+}
+
+/* 1 when buf[a, b) may hold a quote: a quote bit of the block there, or
+ * the range not inside the block (then the bytes decide). */
+static inline int
+may_quote(const mg_csv_rowp *p, const fblock *f, size_t a, size_t b)
+{
+    if (b <= a) {
+        return 0;
+    }
+    if (f->have && a >= f->base && b <= f->base + 64) {
+        uint64_t lo = ~(uint64_t)0 << (a - f->base);
+        uint64_t hi = b - f->base >= 64 ? ~(uint64_t)0
+                                        : ((uint64_t)1 << (b - f->base)) - 1;
+        return (f->quotes & lo & hi) != 0;
+    }
+    return memchr(p->buf + a, p->d->quote, b - a) != NULL;
+}
+
+/* A quoted field's text buf[fs, fe) with each doubled quote kept once,
+ * into the scratch buffer: field nf points there. -1: out of memory. */
+static int
+put_doubled(mg_csv_rowp *p, size_t nf, size_t fs, size_t fe, int *scratch)
+{
+    const char *buf = p->buf;
+    char q = (char)p->d->quote;
+    size_t start = p->slen;
+    const char *dq = memchr(buf + fs, q, fe - fs);
+    while (dq != NULL) {
+        size_t upto = (size_t)(dq - buf) + 1;
+        if (mg_csv_scratch_put(p, buf + fs, upto - fs) < 0) {
+            return -1;
+        }
+        fs = upto + 1;
+        dq = fs < fe ? memchr(buf + fs, q, fe - fs) : NULL;
+    }
+    if (mg_csv_scratch_put(p, buf + fs, fe - fs) < 0) {
+        return -1;
+    }
     if (nf < p->maxf) {
-        p->off[nf] = fs;
-        p->cell[nf] = buf + fs;
-        p->clen[nf] = fe - fs;
+        p->off[nf] = start | MG_CSV_SCRATCH_FLAG;
+        p->clen[nf] = p->slen - start;
+        *scratch = 1;
+    }
+    else {
+        p->slen = start;
     }
     return 0;
 }
@@ -214,41 +256,69 @@ mg_csv_fast_parse(mg_csv_rowp *p, size_t pos, size_t *next,
     if (!p->fhave || pos < p->fbase || pos - p->fbase >= 64) {
         reset_at(p, pos);
     }
+    fblock f = {p->fbase, p->fseps, p->fquotes, p->fhave};
     const char *buf = p->buf;
+    const char **cell = p->cell;
+    size_t *clen = p->clen, *off = p->off;
+    const size_t maxf = p->maxf, end = p->end;
+    const unsigned char q = p->d->quote;
     size_t fs = pos, nf = 0;
     int scratch = 0;
+    long rc;
     p->slen = 0;
+    if (!start_row(p, &f, pos)) {
+        p->fast = 0;
+        return MG_CSV_FAST_GIVEUP;
+    }
     for (;;) {
         size_t sep;
-        if (!next_sep(p, fs, &sep)) {
+        if (!next_sep(p, &f, &sep)) {
             p->fast = 0;
-            return MG_CSV_FAST_GIVEUP;
+            rc = MG_CSV_FAST_GIVEUP;
+            break;
         }
-        if (put_field(p, nf, fs, sep, &scratch) < 0) {
-            err->code = MG_CSV_ENOMEM;
-            err->pos = pos;
-            err->field = nf;
-            return -1;
+        size_t a = fs, b = sep;
+        if (b > a && (unsigned char)buf[a] == q) {
+            a++; /* the block check leaves the closing quote at b - 1 */
+            b--;
+            if (may_quote(p, &f, a, b)) {
+                if (put_doubled(p, nf, a, b, &scratch) < 0) {
+                    err->code = MG_CSV_ENOMEM;
+                    err->pos = pos;
+                    err->field = nf;
+                    rc = -1;
+                    break;
+                }
+                goto stored;
+            }
         }
+        if (nf < maxf) {
+            off[nf] = a;
+            cell[nf] = buf + a;
+            clen[nf] = b - a;
+        }
+    stored:
         nf++;
-        if (sep >= p->end) {
-            *next = p->end;
+        if (sep >= end) {
+            *next = end;
+            rc = (long)nf;
             break;
         }
         char c = buf[sep];
-        if (c == '\n') {
-            *next = sep + 1;
-            break;
-        }
-        if (c == '\r') {
-            *next = sep + 1 < p->end && buf[sep + 1] == '\n' ? sep + 2
-                                                             : sep + 1;
+        if (c == '\n' || c == '\r') {
+            *next = c == '\r' && sep + 1 < end && buf[sep + 1] == '\n'
+                        ? sep + 2 : sep + 1;
+            rc = (long)nf;
             break;
         }
         fs = sep + 1; /* the delimiter: another field follows */
     }
-    if (scratch) {
+    p->fbase = f.base;
+    p->fseps = f.seps;
+    p->fquotes = f.quotes;
+    p->fhave = f.have;
+    if (rc >= 0 && scratch) {
         mg_csv_rowp_resolve(p, nf);
     }
-    return (long)nf;
+    return rc;
 }
