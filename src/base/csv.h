@@ -234,6 +234,8 @@ size_t mg_csv_type_size(mg_csv_type t);
 mg_csv_type mg_csv_unify(unsigned mask, int any_value);
 /* 1 if s[0, n) is valid UTF-8. */
 int mg_csv_utf8_ok(const char *s, size_t n);
+/* The length of the ASCII prefix of s[0, n). */
+size_t mg_csv_ascii_len(const char *s, size_t n);
 /* 1 if the cell is one of the set. */
 int mg_csv_in_set(const mg_csv_strset *set, const char *s, size_t n);
 
