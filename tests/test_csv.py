@@ -492,6 +492,22 @@ def test_utf8_character_cut_between_cells_is_invalid():
     assert (e.line, e.column) == (2, 1)
 
 
+@pytest.mark.parametrize("prefix", [0, 63, 64, 65, 200])
+def test_utf8_checked_past_long_ascii_runs(prefix):
+    """The UTF-8 check skips ASCII 64 bytes at a time and skips the check
+    for cut characters when a column is all ASCII: a bad byte or a cut
+    character after any run of ASCII is still found, and good multi-byte
+    text still reads."""
+    pad = "x" * prefix
+    e = _err(f"a\n{pad}\n".encode() + pad.encode() + b"\xff\n")
+    assert (e.line, e.column) == (3, 1)
+    e = _err(f"a\n{pad}\n".encode() + b"\xc3\n\xa9" + pad.encode() + b"\n")
+    assert (e.line, e.column) == (3, 1)
+    good = f"{pad}\u00e9{pad}"
+    t = mg.read_csv(f"a\n{good}\n{pad}\n".encode())
+    assert t["a"].to_pylist() == [good] + ([pad] if pad else [])
+
+
 @pytest.mark.parametrize("chunk", [1, 3, 1000])
 def test_negative_zero_int_widened_to_float_keeps_its_sign(chunk):
     """An int column widened to float converts the parsed int64, which
