@@ -194,17 +194,20 @@ out_of(const run *r, const chunk *c, size_t k, mg_csv_type t, mg_csv_out *o)
     }
 }
 
+/* Task i emits column i % ncols of the round's chunk i / ncols: the
+ * tasks that run at the same time write different columns, so they do
+ * not wait on each other's memfd (a write takes the file's lock). */
 static void
 task_emit(void *ctx, size_t i)
 {
     run *r = ctx;
-    chunk *c = &r->ch[r->wave0 + i];
-    for (size_t k = 0; k < r->j->ncols; k++) {
-        mg_csv_out o;
-        mg_csv_type t = emit_type(r, k);
-        out_of(r, c, k, t, &o);
-        mg_csv_col_emit(&c->tok.cols[k], t, &o);
-    }
+    size_t n = r->j->ncols;
+    chunk *c = &r->ch[r->wave0 + i / n];
+    size_t k = i % n;
+    mg_csv_out o;
+    mg_csv_type t = emit_type(r, k);
+    out_of(r, c, k, t, &o);
+    mg_csv_col_emit(&c->tok.cols[k], t, &o);
 }
 
 /* Split every segment into chunks of about chunk_size bytes. */
@@ -733,7 +736,7 @@ one_round(run *r)
         }
     }
     round_offsets(r);
-    (void)mg_csv_parallel(r->nwave, j->nthreads, task_emit, r);
+    (void)mg_csv_parallel(r->nwave * j->ncols, j->nthreads, task_emit, r);
     for (size_t i = r->wave0; i < r->wave0 + r->nwave; i++) {
         r->rows += r->ch[i].tok.nrows;
     }
