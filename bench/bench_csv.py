@@ -2,6 +2,7 @@
 
     python bench/bench_csv.py [--mb 100] [--files 8] [--repeat 3] [--dir D]
                               [--reuse] [--readers a,b] [--configs 1f1t,...]
+                              [--ceiling]
 
 Generates one file of about --mb MB (an int, a float, a short string, an
 often-empty int, and a text column with quoted commas and 1% quoted
@@ -15,7 +16,9 @@ library is imported: what the read itself costs, mapped file pages
 included (taken in a separate run of one read: sampling slows the reader,
 so the timed runs are not sampled). --reuse keeps the generated files in --dir between runs. Readers
 that are not installed are listed as such. The machine is shared: numbers
-are noisy, compare within one run only.
+are noisy, compare within one run only. It ends with each reader's
+2-thread / 1-thread ratio and, with --ceiling, the machine's own: two
+1-thread multigil reads at once in two processes against one alone.
 """
 import argparse
 import json
@@ -160,6 +163,8 @@ IMPORTS = {"csv.reader": ["csv"], "csv+procpool": ["csv", "concurrent.futures"],
 
 
 def child(name, paths, threads, repeat):
+    """One reader in this process: imports, says ready, waits for go, then
+    the best of repeat reads as JSON."""
     import importlib
     fn = READERS[name]
     for m in IMPORTS[name]:
@@ -176,7 +181,7 @@ def child(name, paths, threads, repeat):
     print(json.dumps({"best": best, "rows": rows}), flush=True)
 
 
-def measure(name, paths, threads, repeat, pss=False):
+def _start(name, paths, threads, repeat):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, POLARS_MAX_THREADS=str(threads),
                OMP_NUM_THREADS=str(threads),
@@ -187,7 +192,25 @@ def measure(name, paths, threads, repeat, pss=False):
     p = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True)
-    ready = p.stdout.readline()
+    return p, p.stdout.readline()
+
+
+def _go(p, ready):
+    if ready.strip() == "ready":
+        p.stdin.write("go\n")
+        p.stdin.flush()
+
+
+def _result(p, ready):
+    out, err = p.communicate()
+    if p.returncode != 0 or ready.strip() != "ready":
+        last = (err.strip().splitlines() or [ready.strip() or "?"])[-1]
+        return {"error": last[:80]}
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def measure(name, paths, threads, repeat, pss=False):
+    p, ready = _start(name, paths, threads, repeat)
     base = _memory.tree_pss(p.pid) or 0
     # The sampler reads /proc/PID/smaps_rollup, which walks the process's
     # mappings under its mm lock and slows the reader: timed runs go
@@ -195,19 +218,32 @@ def measure(name, paths, threads, repeat, pss=False):
     s = _memory.PeakSampler(p.pid, interval=0.01)
     if pss:
         s.start()
-    if ready.strip() == "ready":
-        p.stdin.write("go\n")
-        p.stdin.flush()
-    out, err = p.communicate()
+    _go(p, ready)
+    r = _result(p, ready)
     if pss:
         s.stop()
-    if p.returncode != 0 or ready.strip() != "ready":
-        last = (err.strip().splitlines() or [ready.strip() or "?"])[-1]
-        return {"error": last[:80]}
-    r = json.loads(out.strip().splitlines()[-1])
-    if pss:
+    if pss and "error" not in r:
         r["pss_mb"] = ((s.peak or base) - base) / 1e6
     return r
+
+
+def ceiling(path, repeat, inner):
+    """The machine's own limit for two threads: one 1-thread multigil read
+    alone, then two of them at once in two processes (which share nothing
+    but the machine); best of repeat rounds each."""
+    alone = together = None
+    for _ in range(repeat):
+        r = measure("multigil", [path], 1, inner)
+        if "best" in r:
+            alone = r["best"] if alone is None else min(alone, r["best"])
+        pair = [_start("multigil", [path], 1, inner) for _ in range(2)]
+        for p, ready in pair:
+            _go(p, ready)
+        rs = [_result(p, ready) for p, ready in pair]
+        if all("best" in r for r in rs):
+            worst = max(r["best"] for r in rs)
+            together = worst if together is None else min(together, worst)
+    return alone, together
 
 
 def main():
@@ -224,6 +260,9 @@ def main():
                     help="keep the generated files in --dir between runs")
     ap.add_argument("--configs", default="1f1t,1f2t,mf1t,mf2t",
                     help="which of 1 file / many files at 1 / 2 threads")
+    ap.add_argument("--ceiling", action="store_true",
+                    help="also time two 1-thread reads at once in two "
+                         "processes: what two threads could reach here")
     ap.add_argument("--child", nargs=argparse.REMAINDER)
     a = ap.parse_args()
     if a.child:
@@ -292,6 +331,21 @@ def main():
             n, best = min(others, key=lambda x: x[1]["best"])
             print(f"{label} {threads}t: multigil / fastest other ({n}) = "
                   f"{best['best'] / mine['best']:.2f}x")
+    print()
+    for label in dict.fromkeys(lb for lb, _, _ in configs):
+        for name in a.readers.split(","):
+            one_t = results.get((name, label, 1))
+            two_t = results.get((name, label, 2))
+            if one_t and two_t and "best" in one_t and "best" in two_t:
+                print(f"{label}: {name} 2 threads / 1 thread = "
+                      f"{one_t['best'] / two_t['best']:.2f}x")
+    if a.ceiling:
+        alone, together = ceiling(one, a.repeat, a.inner)
+        if alone and together:
+            print(f"ceiling: two 1-thread multigil reads of 1 file at once, "
+                  f"in two processes, read {2 * alone / together:.2f}x the "
+                  f"bytes per second of one alone ({alone * 1e3:.0f} ms "
+                  f"alone, {together * 1e3:.0f} ms the slower of the two)")
 
 
 if __name__ == "__main__":
