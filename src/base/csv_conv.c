@@ -1,6 +1,7 @@
 /* csv_conv.c - CSV cell types (csv.h): the parsers of one cell (int64,
  * float64, bool, ISO-8601 date and timestamp), the test of a cell against
- * a type, UTF-8 validation (64 ASCII bytes at a time) and the unification of types over chunks.
+ * a type, UTF-8 validation (ASCII runs 64 bytes at a time with SSE2) and
+ * the unification of types over chunks.
  *
  * Plain C, no locks, no global state. Floats round-trip exactly: a fast
  * path for short decimals (a mantissa below 2^53 scaled by an exact power

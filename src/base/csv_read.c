@@ -21,7 +21,9 @@
  * state (mg_csv_scan) and the states are composed from the start of the
  * segment (a row start), so the state at every boundary is exact.
  * Plain C, no Python; the threads run only csv_*.c code. Outputs are
- * mg_blocks (one reference each, owned by the job until taken).
+ * mg_blocks (one reference each, owned by the job until taken). Locks:
+ * none of its own; the kernel's lock of each output memfd is taken by
+ * every pwrite into it, which is why emission is split per column.
  */
 #include "csv_read.h"
 
@@ -195,8 +197,10 @@ out_of(const run *r, const chunk *c, size_t k, mg_csv_type t, mg_csv_out *o)
 }
 
 /* Task i emits column i % ncols of the round's chunk i / ncols: the
- * tasks that run at the same time write different columns, so they do
- * not wait on each other's memfd (a write takes the file's lock). */
+ * tasks that run at the same time usually write different columns, so
+ * they seldom wait on each other's memfd (a write takes the file's lock;
+ * two chunks of one column at once are still correct: disjoint ranges,
+ * shared validity bytes ORed atomically). */
 static void
 task_emit(void *ctx, size_t i)
 {
