@@ -17,7 +17,8 @@ caller freed the block).
 
 Locks: ProcessWorkers._lock guards the thread list, counters and the
 closed flag, and is held while a task is queued (so that no task lands
-behind the stop marks of shutdown); then _Tasks' condition, briefly (taken
+behind the stop marks of shutdown); then _Tasks' condition (the queues and
+the count of threads waiting in them), briefly (taken
 alone by the serving threads). Neither is ever held while a task runs,
 while sending, or while joining. Nothing here runs in a worker
 interpreter.
@@ -198,10 +199,8 @@ class _Worker:
     def _serve(self):
         try:
             while True:
-                self.owner._idle_change(1)
                 item = self.owner._queue.get(
                     self, _mapcache.IDLE_S if len(self.mirror) else None)
-                self.owner._idle_change(-1)
                 if item is _STOP:
                     return
                 if item is _IDLE:
@@ -269,6 +268,7 @@ class _Tasks:
         self._cond = threading.Condition(threading.Lock())
         self._shared = collections.deque()
         self._own = {}  # _Worker -> deque
+        self._waiting = 0  # serving threads inside get() with no item yet
 
     def put(self, item, worker=None):
         with self._cond:
@@ -280,16 +280,30 @@ class _Tasks:
                 self._cond.notify_all()
 
     def get(self, worker, timeout=None):
-        """The next item for worker; _IDLE after timeout s without one."""
+        """The next item for worker; _IDLE after timeout s without one.
+        The thread counts as waiting until it has its item, under the same
+        lock as the item's removal (see spare)."""
         with self._cond:
-            while True:
-                own = self._own.get(worker)
-                if own:
-                    return own.popleft()
-                if self._shared:
-                    return self._shared.popleft()
-                if not self._cond.wait(timeout) and timeout is not None:
-                    return _IDLE
+            self._waiting += 1
+            try:
+                while True:
+                    own = self._own.get(worker)
+                    if own:
+                        return own.popleft()
+                    if self._shared:
+                        return self._shared.popleft()
+                    if not self._cond.wait(timeout) and timeout is not None:
+                        return _IDLE
+            finally:
+                self._waiting -= 1
+
+    def spare(self):
+        """Waiting serving threads that no queued task will take: a thread
+        that has just taken a task is no longer counted (it was, until it
+        got back from get, and a task submitted then started no process
+        and waited behind that thread's task)."""
+        with self._cond:
+            return self._waiting - len(self._shared)
 
     def take_shared(self):
         """Everything in the shared FIFO, removed."""
@@ -315,7 +329,6 @@ class ProcessWorkers:
         self._lock = threading.Lock()
         self._threads = []
         self._closed = False
-        self._idle = 0          # serving threads waiting for a task
         self.pids = []          # every process started (for tests)
         self.tasks = 0
         self.failed = 0
@@ -324,10 +337,6 @@ class ProcessWorkers:
     def _started(self, pid):
         with self._lock:
             self.pids.append(pid)
-
-    def _idle_change(self, k):
-        with self._lock:
-            self._idle += k
 
     def _count(self, ok):
         with self._lock:
@@ -353,8 +362,7 @@ class ProcessWorkers:
         with self._lock:
             self._check_open()
             # A new process only when no idle one will take the task.
-            if len(self._threads) < self.size \
-                    and self._idle <= self._queue.qsize():
+            if len(self._threads) < self.size and self._queue.spare() <= 0:
                 self._new_worker()
             self._queue.put((fut, started, task[0] == "chunk", payload, box,
                              what))

@@ -198,6 +198,44 @@ def test_block_mapped_by_two_process_workers_is_dropped_once_freed(tmp_path):
         p.shutdown()
 
 
+def test_task_queued_while_a_worker_takes_one_gets_a_new_process(
+        monkeypatch, tmp_path):
+    """Regression: a serving thread that had just taken a task still
+    counted as idle until it got back from the queue, so a task submitted
+    in that moment started no process and waited behind the first one
+    (which, waiting for the second, hung the two-worker test under ASan).
+    The moment is widened here: the taking thread pauses after get()."""
+    from multigil import _fallback
+    orig = _fallback._Tasks.get
+
+    def slow_get(self, worker, timeout=None):
+        item = orig(self, worker, timeout)
+        if isinstance(item, tuple):
+            time.sleep(1.0)
+        return item
+
+    monkeypatch.setattr(_fallback._Tasks, "get", slow_get)
+    p = multigil.Pool(1, process_workers=2)
+    flag = tmp_path / "go"
+    try:
+        first = p.submit_process(hf.hold_until, str(flag), None)
+        deadline = time.monotonic() + 30
+        while p._procs._queue.qsize() and time.monotonic() < deadline:
+            time.sleep(0.001)  # until the first serving thread took it
+        second = p.submit_process(hf.hold_until, str(flag), None)
+        deadline = time.monotonic() + 20
+        while not (first.running() and second.running()) \
+                and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert first.running() and second.running(), \
+            "the second task waited behind the first: no second process"
+        flag.write_text("")
+        assert first.result(60) != second.result(60)
+    finally:
+        flag.write_text("")
+        p.shutdown()
+
+
 def test_mapping_cache_is_bounded(monkeypatch):
     from multigil import _mapcache
     monkeypatch.setattr(_mapcache, "MAX_ENTRIES", 2)
