@@ -49,7 +49,8 @@ _UTF8_BOM = b"\xef\xbb\xbf"
 _MIN_CHUNK = 1 << 16
 # At most 1 MiB a chunk: a chunk's column buffers (about its size) then
 # stay in the cache between its parse and its emission, and the next
-# round takes them over warm; 16 MiB chunks were 10-20% slower (bench_csv).
+# round takes them over warm (100 MB file, read_csv with chunk_size 16 MiB
+# against 1 MiB: 241 against 212 ms at 1 thread, 171 against 134 at 2).
 # It also makes a read with n_rows stop soon after the rows are there.
 _MAX_CHUNK = 1 << 20
 

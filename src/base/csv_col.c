@@ -599,12 +599,16 @@ mg_csv_col_emit(const mg_csv_col *c, mg_csv_type t, const mg_csv_out *o)
 size_t
 mg_csv_col_bad_utf8(const mg_csv_col *c)
 {
-    if (c->store != MG_CSV_STR || c->n == c->nulls
-        || mg_csv_ascii_len(c->data, c->len) == c->len) {
+    if (c->store != MG_CSV_STR || c->n == c->nulls) {
+        return SIZE_MAX;
+    }
+    size_t ascii = mg_csv_ascii_len(c->data, c->len);
+    if (ascii == c->len) {
         return SIZE_MAX; /* ASCII only: nothing invalid, nothing cut */
     }
     const unsigned char *d = (const unsigned char *)c->data;
-    int ok = mg_csv_utf8_ok(c->data, c->len);
+    /* the check goes on where the ASCII run ends (a character start) */
+    int ok = mg_csv_utf8_ok(c->data + ascii, c->len - ascii);
     for (size_t r = 1; ok && r < c->n; r++) {
         size_t o = (size_t)c->offs[r];
         /* a character cut between two cells */
