@@ -285,9 +285,13 @@ void mg_csv_col_init(mg_csv_col *c, const mg_csv_values *v, unsigned want,
                      size_t maxrows, size_t maxbytes);
 void mg_csv_col_free(mg_csv_col *c);
 /* Adds the cells of one row (the next row of each column): field i to
- * cols[dest[i]] (dest[i] < 0: not kept). -1 when out of memory. */
+ * cols[dest[i]] (dest[i] < 0: not kept). [lo, hi): bytes that may be
+ * read, the input the cells were cut from (a cell outside it, in the
+ * parser's scratch buffer, is read only to its end). -1 when out of
+ * memory. */
 int mg_csv_col_add_row(mg_csv_col *cols, const int *dest, size_t nfields,
-                       const char *const *cell, const size_t *clen);
+                       const char *const *cell, const size_t *clen,
+                       const char *lo, const char *hi);
 /* 1 if the values stored can be emitted as type t. */
 int mg_csv_col_can_emit(const mg_csv_col *c, mg_csv_type t);
 

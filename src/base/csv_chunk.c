@@ -122,7 +122,8 @@ parse_rows(const mg_csv_parseopts *o, mg_csv_rowp *rp, const int *dest,
         }
         else {
             if (mg_csv_col_add_row(out->cols, dest, o->nfields, rp->cell,
-                                   rp->clen) < 0) {
+                                   rp->clen, rp->buf, rp->buf + rp->end)
+                < 0) {
                 return chunk_fail(out, MG_CSV_ENOMEM, pos);
             }
             out->last_row = pos;

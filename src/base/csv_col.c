@@ -289,8 +289,9 @@ add_null(mg_csv_col *c, size_t r)
     return 0;
 }
 
+/* Adds cell s[0, n); s[0, room) may be read (room >= n). */
 static inline __attribute__((always_inline)) int
-col_add(mg_csv_col *c, const char *s, size_t n)
+col_add(mg_csv_col *c, const char *s, size_t n, size_t room)
 {
     size_t r = c->n++;
     if (r == 0 && store_buffers(c) < 0) {
@@ -312,7 +313,7 @@ col_add(mg_csv_col *c, const char *s, size_t n)
         return 0;
     case MG_CSV_INT: {
         int64_t x;
-        if (!mg_csv_int_cell(s, n, &x)) {
+        if (!mg_csv_int_cell_wide(s, n, room, &x)) {
             break;
         }
         c->vals[r].i = x;
@@ -325,7 +326,7 @@ col_add(mg_csv_col *c, const char *s, size_t n)
     }
     case MG_CSV_FLOAT: {
         double x;
-        if (!mg_csv_float_cell(s, n, &x)) {
+        if (!mg_csv_float_cell_wide(s, n, room, &x)) {
             break;
         }
         c->vals[r].f = x;
@@ -343,11 +344,20 @@ col_add(mg_csv_col *c, const char *s, size_t n)
 
 int
 mg_csv_col_add_row(mg_csv_col *cols, const int *dest, size_t nfields,
-                   const char *const *cell, const size_t *clen)
+                   const char *const *cell, const size_t *clen,
+                   const char *lo, const char *hi)
 {
+    uintptr_t span = (uintptr_t)hi - (uintptr_t)lo;
     for (size_t i = 0; i < nfields; i++) {
         int k = dest[i];
-        if (k >= 0 && col_add(&cols[k], cell[i], clen[i]) < 0) {
+        if (k < 0) {
+            continue;
+        }
+        const char *s = cell[i];
+        size_t n = clen[i];
+        size_t room = (uintptr_t)s - (uintptr_t)lo < span
+                          ? (size_t)(hi - s) : n;
+        if (col_add(&cols[k], s, n, room) < 0) {
             return -1;
         }
     }

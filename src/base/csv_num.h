@@ -1,17 +1,23 @@
 /* csv_num.h - the parsers of the common numeric cells, inline (csv.h):
- * an int64 and a plain decimal float. Included by csv_conv.c (the full
- * parsers fall back on them) and csv_col.c (the per-cell loop calls them
- * without a call across files).
+ * an int64 and a plain decimal float, byte by byte, and the same two
+ * eight digits at a time (the *_wide forms) where the bytes after the
+ * cell may be read. Included by csv_conv.c (the full parsers fall back
+ * on them) and csv_col.c (the per-cell loop calls them without a call
+ * across files).
  *
- * Plain C, no locks, no state. Never reads past s[n - 1]; never
- * overflows a signed value (an int takes at most 19 digits; a float
- * mantissa of more digits may wrap, unsigned, and is then refused).
+ * Plain C, no locks, no state. The byte-wise forms never read past
+ * s[n - 1]; the wide forms read up to s[room - 1] and give the same
+ * answer as the byte-wise form for every cell (they call it for any
+ * cell they do not take). Never overflows a signed value (an int takes
+ * at most 19 digits; a float mantissa of more digits may wrap, unsigned,
+ * and is then refused).
  */
 #ifndef MG_CSV_NUM_H
 #define MG_CSV_NUM_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* The length of a leading '+' or '-' (0 or 1); *neg: it is '-'. */
 static inline size_t
@@ -92,6 +98,128 @@ mg_csv_float_cell(const char *s, size_t n, double *out)
     double v = (double)mant / mg_csv_pow10[frac];
     *out = neg ? -v : v;
     return 1;
+}
+
+/* ---- eight digits at a time ---- */
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define MG_CSV_WIDE 1
+#define MG_CSV_ONES(b) ((uint64_t)0x0101010101010101ULL * (b))
+
+static inline uint64_t
+mg_csv_load8(const char *p)
+{
+    uint64_t x;
+    memcpy(&x, p, 8);
+    return x;
+}
+
+/* The index of the first byte of x (p[0] in the low byte) that is not a
+ * digit; 8 when all are. A byte below '0' borrows from the bytes after
+ * it, never from those before, so the first flag is exact. */
+static inline size_t
+mg_csv_digit_run8(uint64_t x)
+{
+    uint64_t t = x - MG_CSV_ONES(0x30);
+    uint64_t flags = (t | (t + MG_CSV_ONES(0x76))) & MG_CSV_ONES(0x80);
+    return flags ? (size_t)__builtin_ctzll(flags) / 8 : 8;
+}
+
+/* The value of the k digits at p (1 <= k <= 8; p[0, 8) is read): 1 and
+ * *out when all k are digits, else 0. The k bytes are moved to the top
+ * of the word and the bytes below filled with '0' (leading zeros), then
+ * pairs, quads and halves are joined by three multiplies. */
+static inline int
+mg_csv_digits8(const char *p, size_t k, uint64_t *out)
+{
+    uint64_t x = mg_csv_load8(p);
+    unsigned sh = (unsigned)(8 - k) * 8;
+    if (sh) {
+        x = (x << sh) | (MG_CSV_ONES(0x30) >> (64 - sh));
+    }
+    /* Every byte 0x30..0x39: high nibble 3, and still 3 after adding 6
+     * (a carry between bytes needs a byte >= 0xFA, which fails anyway). */
+    uint64_t hi = MG_CSV_ONES(0xF0);
+    if (((x & hi) | (((x + MG_CSV_ONES(0x06)) & hi) >> 4))
+        != MG_CSV_ONES(0x33)) {
+        return 0;
+    }
+    x -= MG_CSV_ONES(0x30);
+    x = (x * 10 + (x >> 8)) & 0x00FF00FF00FF00FFULL;
+    x = (x * 100 + (x >> 16)) & 0x0000FFFF0000FFFFULL;
+    x = (x * 10000 + (x >> 32)) & 0xFFFFFFFFULL;
+    *out = x;
+    return 1;
+}
+
+static const uint64_t mg_csv_pow10u[9] = {
+    1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000,
+};
+#endif
+
+/* mg_csv_int_cell, where s[0, room) may be read (room >= n). */
+static inline int
+mg_csv_int_cell_wide(const char *s, size_t n, size_t room, int64_t *out)
+{
+#ifdef MG_CSV_WIDE
+    int neg;
+    size_t i = mg_csv_sign(s, n, &neg), m = n - i;
+    uint64_t v, low;
+    if (m >= 1 && m <= 16 && room >= i + 8) {
+        if (m <= 8) {
+            if (!mg_csv_digits8(s + i, m, &v)) {
+                return 0;
+            }
+        }
+        else if (!mg_csv_digits8(s + i, m - 8, &v)
+                 || !mg_csv_digits8(s + i + m - 8, 8, &low)) {
+            return 0;
+        }
+        else {
+            v = v * 100000000 + low;
+        }
+        /* At most 16 digits: below 2^63. */
+        *out = neg ? -(int64_t)v : (int64_t)v;
+        return 1;
+    }
+#else
+    (void)room;
+#endif
+    return mg_csv_int_cell(s, n, out);
+}
+
+/* mg_csv_float_cell, where s[0, room) may be read (room >= n): taken
+ * here when the integer part has at most 7 digits and the fraction at
+ * most 8, otherwise by the byte-wise form. */
+static inline int
+mg_csv_float_cell_wide(const char *s, size_t n, size_t room, double *out)
+{
+#ifdef MG_CSV_WIDE
+    int neg;
+    size_t i = mg_csv_sign(s, n, &neg), m = n - i;
+    const char *p = s + i;
+    if (room >= i + 16) {
+        size_t k = mg_csv_digit_run8(mg_csv_load8(p)), f = 0;
+        k = k < m ? k : m;
+        uint64_t iv = 0, fv = 0;
+        int ok = k < 8;
+        if (ok && k < m) {
+            f = m - k - 1;
+            ok = p[k] == '.' && f <= 8
+                 && (f == 0 || mg_csv_digits8(p + k + 1, f, &fv));
+        }
+        ok = ok && k + f > 0 && (k == 0 || mg_csv_digits8(p, k, &iv));
+        if (ok) {
+            /* At most 15 digits: below 2^53, exact as a double. */
+            double v = (double)(iv * mg_csv_pow10u[f] + fv) / mg_csv_pow10[f];
+            *out = neg ? -v : v;
+            return 1;
+        }
+    }
+#else
+    (void)room;
+#endif
+    return mg_csv_float_cell(s, n, out);
 }
 
 #endif /* MG_CSV_NUM_H */
