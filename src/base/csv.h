@@ -376,10 +376,18 @@ int mg_csv_parse_ts(const char *s, size_t n, int64_t *out);
 
 /* ---- parallel fan-out (csv_par.c) ---- */
 
-/* Calls fn(ctx, i) for i in [0, n) on up to nthreads threads (the calling
- * thread is one of them). Returns 0, or MG_ESYS when no thread could be
- * started (then every call ran on the calling thread). */
-int mg_csv_parallel(size_t n, int nthreads, void (*fn)(void *, size_t),
-                    void *ctx);
+/* A team of threads for one read (csv_par.c): helpers started once and
+ * kept until freed, each stage's tasks taken by them and the caller.
+ * mg_csv_team_new starts up to nthreads - 1 helpers (fewer when a thread
+ * cannot start; NULL when out of memory, and a NULL team runs every task
+ * on the calling thread). mg_csv_team_run calls fn(ctx, i) for i in
+ * [0, n) and returns when all calls returned. mg_csv_team_size: the
+ * threads that take tasks, the caller included. */
+typedef struct mg_csv_team mg_csv_team;
+mg_csv_team *mg_csv_team_new(int nthreads);
+void mg_csv_team_run(mg_csv_team *t, size_t n, void (*fn)(void *, size_t),
+                     void *ctx);
+int mg_csv_team_size(const mg_csv_team *t);
+void mg_csv_team_free(mg_csv_team *t);
 
 #endif /* MG_CSV_H */

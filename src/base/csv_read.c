@@ -21,9 +21,11 @@
  * state (mg_csv_scan) and the states are composed from the start of the
  * segment (a row start), so the state at every boundary is exact.
  * Plain C, no Python; the threads run only csv_*.c code. Outputs are
- * mg_blocks (one reference each, owned by the job until taken). Locks:
- * none of its own; the kernel's lock of each output memfd is taken by
- * every pwrite into it, which is why emission is split per column.
+ * mg_blocks (one reference each, owned by the job until taken); the
+ * stages run on a team of threads started once per read (csv_par.c).
+ * Locks: none of its own; the kernel's lock of each output memfd is
+ * taken by every pwrite into it, which is why emission is split per
+ * column.
  */
 #include "csv_read.h"
 
@@ -70,6 +72,7 @@ typedef struct run {
     size_t cap_rows;    /* rows the outputs can hold */
     size_t cap_bytes;   /* string bytes a column can hold */
     size_t rb_col;      /* the column being built again */
+    mg_csv_team *team;  /* the threads of the stages */
 } run;
 
 static void
@@ -384,6 +387,8 @@ out_block(size_t n)
 static void
 run_free(run *r)
 {
+    mg_csv_team_free(r->team);
+    r->team = NULL;
     for (size_t i = 0; i < r->nch; i++) {
         mg_csv_chunk_free(&r->ch[i].tok);
         MG_RAW_FREE(r->ch[i].byte0);
@@ -415,12 +420,12 @@ split_rows(run *r)
         set_ends(r);
         return;
     }
-    (void)mg_csv_parallel(r->nch, j->nthreads, task_sync, r);
+    mg_csv_team_run(r->team, r->nch, task_sync, r);
     if (!r->sync_failed) {
         order_rows(r);
         return;
     }
-    (void)mg_csv_parallel(r->nch, j->nthreads, task_scan, r);
+    mg_csv_team_run(r->team, r->nch, task_scan, r);
     find_rows(r);
 }
 
@@ -512,7 +517,7 @@ rebuild_column(run *r, size_t k)
     size_t wave0 = r->wave0;
     r->rb_col = k;
     r->wave0 = 0;
-    (void)mg_csv_parallel(wave0, r->j->nthreads, task_rebuild_parse, r);
+    mg_csv_team_run(r->team, wave0, task_rebuild_parse, r);
     r->wave0 = wave0;
     int64_t bytes = 0;
     int failed = 0;
@@ -533,7 +538,7 @@ rebuild_column(run *r, size_t k)
         }
         return -1;
     }
-    (void)mg_csv_parallel(wave0, r->j->nthreads, task_rebuild_emit, r);
+    mg_csv_team_run(r->team, wave0, task_rebuild_emit, r);
     return 0;
 }
 
@@ -713,7 +718,7 @@ one_round(run *r)
     size_t limit_left = j->n_rows - r->rows;
     r->max_rows = j->skip_footer == 0 && j->n_rows != SIZE_MAX
                       ? limit_left : SIZE_MAX;
-    (void)mg_csv_parallel(r->nwave, j->nthreads, task_parse, r);
+    mg_csv_team_run(r->team, r->nwave, task_parse, r);
     size_t failed;
     int done = 0;
     if (round_rows(r, &failed, &done) < 0) {
@@ -725,7 +730,7 @@ one_round(run *r)
     if (adapt_outputs(r) < 0) {
         return nomem(j), -1;
     }
-    (void)mg_csv_parallel(r->nwave, j->nthreads, task_finish, r);
+    mg_csv_team_run(r->team, r->nwave, task_finish, r);
     for (size_t i = r->wave0; i < r->wave0 + r->nwave; i++) {
         chunk *c = &r->ch[i];
         if (c->tok.err.code == MG_CSV_ENOMEM) {
@@ -740,7 +745,7 @@ one_round(run *r)
         }
     }
     round_offsets(r);
-    (void)mg_csv_parallel(r->nwave * j->ncols, j->nthreads, task_emit, r);
+    mg_csv_team_run(r->team, r->nwave * j->ncols, task_emit, r);
     for (size_t i = r->wave0; i < r->wave0 + r->nwave; i++) {
         r->rows += r->ch[i].tok.nrows;
     }
@@ -788,13 +793,16 @@ read_stages(run *r)
     if (make_chunks(r) < 0) {
         return nomem(j);
     }
+    /* No more threads than chunks. */
+    size_t nt = (size_t)(j->nthreads > 1 ? j->nthreads : 1);
+    nt = nt < r->nch ? nt : r->nch;
+    r->team = nt > 1 ? mg_csv_team_new((int)nt) : NULL;
+    nt = (size_t)mg_csv_team_size(r->team);
     split_rows(r);
     capacity(r);
     /* With a footer to drop, one round (the rows kept are known at the
      * end only); else a few chunks per thread per round. */
-    size_t per = j->skip_footer ? r->nch
-                                : (size_t)(j->nthreads > 1 ? j->nthreads * 2
-                                                           : 2);
+    size_t per = j->skip_footer ? r->nch : nt * 2;
     for (r->wave0 = 0; r->wave0 < r->nch;) {
         r->nwave = r->nch - r->wave0 < per ? r->nch - r->wave0 : per;
         int rc = one_round(r);
