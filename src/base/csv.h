@@ -122,9 +122,16 @@ typedef struct mg_csv_rowp {
     char *scratch;
     size_t slen, scap;
     size_t maxf;
-    const char **cell;  /* maxf */
+    const char **cell;  /* maxf: the row's cells (a slot of the tape) */
     size_t *clen;       /* maxf */
     size_t *off;        /* maxf: span start, scratch spans flagged */
+    /* The tape: tape_rows slots of maxf cells, row after row, so that a
+     * caller can keep several rows' cells and use them column by column
+     * (mg_csv_rowp_slot picks the slot the next row is cut into). A cell
+     * in the scratch buffer lasts only until the next row is parsed. */
+    const char **tape_cell;
+    size_t *tape_clen;
+    size_t tape_rows;
     /* The structural fast path (csv_fast.c): on while the dialect allows
      * it and no block has made it give up (set fast = 0 to parse with the
      * byte-wise parser only). fseps: the separators outside quotes of the
@@ -144,6 +151,14 @@ typedef struct mg_csv_rowp {
 int mg_csv_rowp_init(mg_csv_rowp *p, const mg_csv_dialect *d,
                      const char *buf, size_t end, size_t maxf);
 void mg_csv_rowp_free(mg_csv_rowp *p);
+/* The next row's cells go to slot r (< tape_rows) of the tape. */
+static inline void
+mg_csv_rowp_slot(mg_csv_rowp *p, size_t r)
+{
+    size_t w = p->maxf ? p->maxf : 1;
+    p->cell = p->tape_cell + r * w;
+    p->clen = p->tape_clen + r * w;
+}
 /* The first row start with content at or after pos (a row start): blank
  * and comment lines skipped; end when none. */
 size_t mg_csv_skip_blank(const mg_csv_dialect *d, const char *buf,
@@ -284,14 +299,14 @@ typedef struct mg_csv_col {
 void mg_csv_col_init(mg_csv_col *c, const mg_csv_values *v, unsigned want,
                      size_t maxrows, size_t maxbytes);
 void mg_csv_col_free(mg_csv_col *c);
-/* Adds the cells of one row (the next row of each column): field i to
- * cols[dest[i]] (dest[i] < 0: not kept). [lo, hi): bytes that may be
- * read, the input the cells were cut from (a cell outside it, in the
- * parser's scratch buffer, is read only to its end). -1 when out of
- * memory. */
-int mg_csv_col_add_row(mg_csv_col *cols, const int *dest, size_t nfields,
-                       const char *const *cell, const size_t *clen,
-                       const char *lo, const char *hi);
+/* Adds the cells of nrows rows (the next rows of each column), row r's
+ * field i at cell[r * nfields + i], to cols[dest[i]] (dest[i] < 0: not
+ * kept), one column after another. [lo, hi): bytes that may be read,
+ * the input the cells were cut from (a cell outside it, in the parser's
+ * scratch buffer, is read only to its end). -1 when out of memory. */
+int mg_csv_col_add_rows(mg_csv_col *cols, const int *dest, size_t nfields,
+                        const char *const *cell, const size_t *clen,
+                        size_t nrows, const char *lo, const char *hi);
 /* 1 if the values stored can be emitted as type t. */
 int mg_csv_col_can_emit(const mg_csv_col *c, mg_csv_type t);
 

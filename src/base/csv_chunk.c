@@ -1,6 +1,7 @@
 /* csv_chunk.c - the rows of one byte range into per-chunk columns
- * (mg_csv_parse, csv.h): one pass, each field's span handed straight
- * from the row parser to its column, which classifies and converts it.
+ * (mg_csv_parse, csv.h): one pass, the fields' spans of a few dozen rows
+ * at a time handed from the row parser to their columns, which classify
+ * and convert them.
  *
  * Owns: the row loop (blank and comment lines, ragged rows skipped or
  * refused, row checkpoints for error positions, a row limit) and the
@@ -88,11 +89,30 @@ field_dest(const mg_csv_parseopts *o, long only)
     return dest;
 }
 
+/* Adds the rows waiting in the tape to the columns; -1 when out of
+ * memory. */
+static int
+flush_rows(const mg_csv_parseopts *o, mg_csv_rowp *rp, const int *dest,
+           mg_csv_chunk *out, size_t *waiting)
+{
+    int rc = mg_csv_col_add_rows(out->cols, dest, o->nfields,
+                                 rp->tape_cell, rp->tape_clen, *waiting,
+                                 rp->buf, rp->buf + rp->end);
+    *waiting = 0;
+    mg_csv_rowp_slot(rp, 0);
+    return rc;
+}
+
+/* The row loop. Kept rows wait in the row parser's tape and go to the
+ * columns a tapeful at a time (column by column: each column's state and
+ * type stay put over many cells), at once after a row with a cell in
+ * the scratch buffer (the next row reuses it), and before every return. */
 static mg_csv_code
 parse_rows(const mg_csv_parseopts *o, mg_csv_rowp *rp, const int *dest,
            size_t start, size_t end, size_t max_rows, mg_csv_chunk *out)
 {
-    size_t pos = start;
+    size_t pos = start, waiting = 0;
+    mg_csv_code rc = MG_CSV_OK;
     while (out->nrows < max_rows) {
         if (pos >= end) {
             break;
@@ -107,31 +127,38 @@ parse_rows(const mg_csv_parseopts *o, mg_csv_rowp *rp, const int *dest,
         }
         if (out->nrows % MG_CSV_CHECKPOINT == 0
             && checkpoint_add(out, pos) < 0) {
-            return chunk_fail(out, MG_CSV_ENOMEM, pos);
+            rc = chunk_fail(out, MG_CSV_ENOMEM, pos);
+            break;
         }
         size_t next;
         long nf = mg_csv_rowp_parse(rp, pos, &next, &out->err);
         if (nf < 0) {
-            return out->err.code;
+            rc = out->err.code;
+            break;
         }
         if ((size_t)nf != o->nfields) {
-            mg_csv_code rc = ragged_row(o, out, pos, (size_t)nf);
+            rc = ragged_row(o, out, pos, (size_t)nf);
             if (rc != MG_CSV_OK) {
-                return rc;
+                break;
             }
         }
         else {
-            if (mg_csv_col_add_row(out->cols, dest, o->nfields, rp->cell,
-                                   rp->clen, rp->buf, rp->buf + rp->end)
-                < 0) {
-                return chunk_fail(out, MG_CSV_ENOMEM, pos);
-            }
             out->last_row = pos;
             out->nrows++;
+            waiting++;
+            if (waiting < rp->tape_rows && rp->slen == 0) {
+                mg_csv_rowp_slot(rp, waiting);
+            }
+            else if (flush_rows(o, rp, dest, out, &waiting) < 0) {
+                return chunk_fail(out, MG_CSV_ENOMEM, pos);
+            }
         }
         pos = next;
     }
-    return MG_CSV_OK;
+    if (flush_rows(o, rp, dest, out, &waiting) < 0 && rc == MG_CSV_OK) {
+        rc = chunk_fail(out, MG_CSV_ENOMEM, pos);
+    }
+    return rc;
 }
 
 mg_csv_code

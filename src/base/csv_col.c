@@ -41,7 +41,11 @@ null_set_has_empty(const mg_csv_strset *s)
 
 /* Buffer sizes for a capacity of rows / bytes. */
 #define VALS_BYTES(rows) ((rows) * sizeof(mg_csv_num))
-#define DATA_BYTES(bytes) ((bytes) + 16)
+/* COPY_SLACK: a string cell of up to that many bytes is copied as that
+ * many (a fixed-size copy, no call); the bytes past it are overwritten
+ * by the next cell or never emitted. */
+#define COPY_SLACK 64
+#define DATA_BYTES(bytes) ((bytes) + COPY_SLACK)
 #define OFFS_BYTES(rows) (((rows) + 1) * sizeof(int64_t))
 #define VALID_BYTES(rows) ((rows) / 8 + 1)
 
@@ -342,22 +346,197 @@ col_add(mg_csv_col *c, const char *s, size_t n, size_t room)
     return add_slow(c, r, s, n);
 }
 
-int
-mg_csv_col_add_row(mg_csv_col *cols, const int *dest, size_t nfields,
-                   const char *const *cell, const size_t *clen,
-                   const char *lo, const char *hi)
+/* ---- runs of common cells ---- */
+
+/* The cells of one column in a tape of rows (cell r at cell[r * stride])
+ * and the bytes around them that may be read. */
+typedef struct cells {
+    const char *const *cell;
+    const size_t *clen;
+    size_t stride;
+    const char *lo;
+    uintptr_t span; /* hi - lo */
+} cells;
+
+/* Bytes readable from s, a cell of n bytes. */
+static inline size_t
+room_of(const cells *x, const char *s, size_t n)
 {
-    uintptr_t span = (uintptr_t)hi - (uintptr_t)lo;
+    uintptr_t at = (uintptr_t)s - (uintptr_t)x->lo;
+    return at < x->span ? (size_t)(x->span - at) : n;
+}
+
+#define VALID_SET(v, r) ((v)[(r) >> 3] |= (uint8_t)(1u << ((r) & 7)))
+#define VALID_CLEAR(v, r) ((v)[(r) >> 3] &= (uint8_t)~(1u << ((r) & 7)))
+
+/* The loops below take the cells of rows [r, nrows) while each needs
+ * only its store type's own step (a value, or an empty cell that is a
+ * null once the column has its bitmap), with the column's state in
+ * locals; they return the first row they left to col_add (a first null,
+ * a cell the store type does not take, the end). The caller has checked
+ * that no null string but the empty one is set and, for numbers, that no
+ * type but int and float is still tested. */
+static size_t
+str_run(mg_csv_col *c, const cells *x, size_t r, size_t nrows)
+{
+    size_t row = c->n, nulls = c->nulls, len = c->len;
+    char *data = c->data;
+    int64_t *offs = c->offs;
+    uint8_t *valid = c->valid;
+    const int null_empty = c->null_empty;
+    for (; r < nrows; r++) {
+        const char *s = x->cell[r * x->stride];
+        size_t n = x->clen[r * x->stride];
+        if (n == 0 && null_empty) {
+            if (valid == NULL) {
+                break;
+            }
+            VALID_CLEAR(valid, row);
+            nulls++;
+        }
+        else {
+            if (valid != NULL) {
+                VALID_SET(valid, row);
+            }
+            if (n <= COPY_SLACK && room_of(x, s, n) >= COPY_SLACK) {
+                memcpy(data + len, s, COPY_SLACK);
+            }
+            else {
+                memcpy(data + len, s, n);
+            }
+            len += n;
+        }
+        offs[++row] = (int64_t)len;
+    }
+    c->n = row;
+    c->nulls = nulls;
+    c->len = len;
+    return r;
+}
+
+static size_t
+int_run(mg_csv_col *c, const cells *x, size_t r, size_t nrows)
+{
+    size_t row = c->n, nulls = c->nulls;
+    mg_csv_num *vals = c->vals;
+    uint8_t *valid = c->valid;
+    const int null_empty = c->null_empty;
+    int negzero = c->negzero;
+    for (; r < nrows; r++) {
+        const char *s = x->cell[r * x->stride];
+        size_t n = x->clen[r * x->stride];
+        int64_t v = 0;
+        if (n == 0 && null_empty) {
+            if (valid == NULL) {
+                break;
+            }
+            VALID_CLEAR(valid, row);
+            nulls++;
+        }
+        else if (!mg_csv_int_cell_wide(s, n, room_of(x, s, n), &v)) {
+            break;
+        }
+        else {
+            if (valid != NULL) {
+                VALID_SET(valid, row);
+            }
+            negzero |= v == 0 && s[0] == '-';
+        }
+        vals[row++].i = v;
+    }
+    c->n = row;
+    c->nulls = nulls;
+    c->negzero = negzero;
+    return r;
+}
+
+static size_t
+float_run(mg_csv_col *c, const cells *x, size_t r, size_t nrows)
+{
+    size_t row = c->n, nulls = c->nulls;
+    mg_csv_num *vals = c->vals;
+    uint8_t *valid = c->valid;
+    const int null_empty = c->null_empty;
+    for (; r < nrows; r++) {
+        const char *s = x->cell[r * x->stride];
+        size_t n = x->clen[r * x->stride];
+        double v = NAN;
+        if (n == 0 && null_empty) {
+            if (valid == NULL) {
+                break;
+            }
+            VALID_CLEAR(valid, row);
+            nulls++;
+        }
+        else if (!mg_csv_float_cell_wide(s, n, room_of(x, s, n), &v)) {
+            break;
+        }
+        else if (valid != NULL) {
+            VALID_SET(valid, row);
+        }
+        vals[row++].f = v;
+    }
+    c->n = row;
+    c->nulls = nulls;
+    return r;
+}
+
+/* The run loop for the column's state now, or NULL when every cell
+ * needs col_add. */
+static size_t (*run_for(const mg_csv_col *c))(mg_csv_col *, const cells *,
+                                               size_t, size_t)
+{
+    if (c->n == 0 || c->null_other) {
+        return NULL; /* the first cell makes the buffers */
+    }
+    if (c->store == MG_CSV_STR) {
+        return str_run;
+    }
+    if (c->mask & ~(BIT(MG_CSV_INT) | BIT(MG_CSV_FLOAT))) {
+        return NULL;
+    }
+    return c->store == MG_CSV_INT ? int_run
+           : c->store == MG_CSV_FLOAT ? float_run : NULL;
+}
+
+/* The cells of rows [0, nrows) of one column: runs of common cells, each
+ * other cell through col_add. */
+static int
+add_cells(mg_csv_col *c, const cells *x, size_t nrows)
+{
+    size_t r = 0;
+    while (r < nrows) {
+        size_t (*run)(mg_csv_col *, const cells *, size_t, size_t) =
+            run_for(c);
+        if (run != NULL) {
+            r = run(c, x, r, nrows);
+            if (r == nrows) {
+                break;
+            }
+        }
+        const char *s = x->cell[r * x->stride];
+        size_t n = x->clen[r * x->stride];
+        if (col_add(c, s, n, room_of(x, s, n)) < 0) {
+            return -1;
+        }
+        r++;
+    }
+    return 0;
+}
+
+int
+mg_csv_col_add_rows(mg_csv_col *cols, const int *dest, size_t nfields,
+                    const char *const *cell, const size_t *clen,
+                    size_t nrows, const char *lo, const char *hi)
+{
     for (size_t i = 0; i < nfields; i++) {
         int k = dest[i];
         if (k < 0) {
             continue;
         }
-        const char *s = cell[i];
-        size_t n = clen[i];
-        size_t room = (uintptr_t)s - (uintptr_t)lo < span
-                          ? (size_t)(hi - s) : n;
-        if (col_add(&cols[k], s, n, room) < 0) {
+        cells x = {cell + i, clen + i, nfields, lo,
+                   (uintptr_t)hi - (uintptr_t)lo};
+        if (add_cells(&cols[k], &x, nrows) < 0) {
             return -1;
         }
     }

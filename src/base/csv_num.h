@@ -158,7 +158,7 @@ static const uint64_t mg_csv_pow10u[9] = {
 #endif
 
 /* mg_csv_int_cell, where s[0, room) may be read (room >= n). */
-static inline int
+static inline __attribute__((always_inline)) int
 mg_csv_int_cell_wide(const char *s, size_t n, size_t room, int64_t *out)
 {
 #ifdef MG_CSV_WIDE
@@ -191,7 +191,7 @@ mg_csv_int_cell_wide(const char *s, size_t n, size_t room, int64_t *out)
 /* mg_csv_float_cell, where s[0, room) may be read (room >= n): taken
  * here when the integer part has at most 7 digits and the fraction at
  * most 8, otherwise by the byte-wise form. */
-static inline int
+static inline __attribute__((always_inline)) int
 mg_csv_float_cell_wide(const char *s, size_t n, size_t room, double *out)
 {
 #ifdef MG_CSV_WIDE

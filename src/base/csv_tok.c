@@ -307,6 +307,11 @@ mg_csv_sync(const mg_csv_dfa *t, const mg_csv_dialect *d, const char *buf,
 
 /* ---- row parser ---- */
 
+/* The tape holds at most TAPE_ROWS rows and TAPE_CELLS cells (a wide
+ * file gets fewer rows, at least one). */
+#define TAPE_ROWS 256
+#define TAPE_CELLS 4096
+
 int
 mg_csv_rowp_init(mg_csv_rowp *p, const mg_csv_dialect *d, const char *buf,
                  size_t end, size_t maxf)
@@ -320,9 +325,14 @@ mg_csv_rowp_init(mg_csv_rowp *p, const mg_csv_dialect *d, const char *buf,
     p->fast = mg_csv_fast_dialect(d);
     p->scap = 256;
     p->scratch = MG_RAW_MALLOC(p->scap);
-    p->cell = MG_RAW_MALLOC((maxf ? maxf : 1) * sizeof(char *));
-    p->clen = MG_RAW_MALLOC((maxf ? maxf : 1) * sizeof(size_t));
-    p->off = MG_RAW_MALLOC((maxf ? maxf : 1) * sizeof(size_t));
+    size_t w = maxf ? maxf : 1;
+    p->tape_rows = TAPE_CELLS / w ? TAPE_CELLS / w : 1;
+    p->tape_rows = p->tape_rows < TAPE_ROWS ? p->tape_rows : TAPE_ROWS;
+    p->tape_cell = MG_RAW_MALLOC(p->tape_rows * w * sizeof(char *));
+    p->tape_clen = MG_RAW_MALLOC(p->tape_rows * w * sizeof(size_t));
+    p->cell = p->tape_cell;
+    p->clen = p->tape_clen;
+    p->off = MG_RAW_MALLOC(w * sizeof(size_t));
     if (p->scratch == NULL || p->cell == NULL || p->clen == NULL
         || p->off == NULL) {
         mg_csv_rowp_free(p);
@@ -335,8 +345,8 @@ void
 mg_csv_rowp_free(mg_csv_rowp *p)
 {
     MG_RAW_FREE(p->scratch);
-    MG_RAW_FREE(p->cell);
-    MG_RAW_FREE(p->clen);
+    MG_RAW_FREE(p->tape_cell);
+    MG_RAW_FREE(p->tape_clen);
     MG_RAW_FREE(p->off);
     memset(p, 0, sizeof(*p));
 }
