@@ -331,8 +331,9 @@ typedef struct mg_csv_out {
 
 /* Writes the chunk's column as type t (mg_csv_col_can_emit) at out.
  * Validity bytes at the chunk's edges are shared with neighbours: set
- * with atomic OR. */
-void mg_csv_col_emit(const mg_csv_col *c, mg_csv_type t,
+ * with atomic OR. The last use of the chunk's column: a string column's
+ * offsets are moved to the output's in place (init makes them anew). */
+void mg_csv_col_emit(mg_csv_col *c, mg_csv_type t,
                      const mg_csv_out *out);
 /* The first row whose string is not valid UTF-8 (store STR), or
  * SIZE_MAX. */

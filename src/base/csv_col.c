@@ -700,22 +700,31 @@ stage_slot(stage *g, size_t size)
     return p;
 }
 
+/* The string bytes, then the row offsets moved by the bytes before the
+ * chunk, in place, in one write. */
 static void
-emit_strings(const mg_csv_col *c, const mg_csv_out *o)
+emit_strings(mg_csv_col *c, const mg_csv_out *o)
 {
     sink bytes = {o->bytes, o->bytes_fd};
     sink offs = {(char *)o->offsets, o->offsets_fd};
     if (c->len) {
         sink_put(&bytes, (size_t)o->byte0, c->data, c->len);
     }
-    int allnull = c->n == c->nulls && c->store != MG_CSV_STR;
-    stage g;
-    stage_init(&g, &offs, o->row0 * sizeof(int64_t));
-    for (size_t r = 0; r < c->n; r++) {
-        int64_t *v = stage_slot(&g, sizeof(int64_t));
-        *v = o->byte0 + (allnull ? 0 : c->offs[r]);
+    size_t at = o->row0 * sizeof(int64_t);
+    if (c->n == c->nulls && c->store != MG_CSV_STR) { /* no offsets kept */
+        stage g;
+        stage_init(&g, &offs, at);
+        for (size_t r = 0; r < c->n; r++) {
+            *(int64_t *)stage_slot(&g, sizeof(int64_t)) = o->byte0;
+        }
+        stage_flush(&g);
+        return;
     }
-    stage_flush(&g);
+    int64_t *v = c->offs;
+    for (size_t r = 0; r < c->n; r++) {
+        v[r] += o->byte0;
+    }
+    sink_put(&offs, at, v, c->n * sizeof(int64_t));
 }
 
 /* Row r of the chunk as type t, from the store type's values. */
@@ -747,7 +756,7 @@ put_value(const mg_csv_col *c, mg_csv_type t, size_t r, void *dst)
 }
 
 void
-mg_csv_col_emit(const mg_csv_col *c, mg_csv_type t, const mg_csv_out *o)
+mg_csv_col_emit(mg_csv_col *c, mg_csv_type t, const mg_csv_out *o)
 {
     size_t n = c->n;
     if (n == 0) {
