@@ -139,6 +139,7 @@ typedef struct mg_csv_rowp {
      * inside quotes; fprev: the byte before the block is a separator, a
      * line end or a quote (or the block starts a row). */
     int fast;
+    int wide; /* blocks with AVX-512BW and PCLMUL (mg_csv_fast_wide) */
     int fhave, fprev;
     size_t fbase;
     uint64_t fseps, fquotes, fcarry; /* fquotes: the block's quote bits */
@@ -176,6 +177,8 @@ void mg_csv_rowp_resolve(mg_csv_rowp *p, size_t nf);
 
 /* The structural fast path (csv_fast.c). 1 if the dialect allows it. */
 int mg_csv_fast_dialect(const mg_csv_dialect *d);
+/* 1 when this CPU runs the fast path's wide block loader. */
+int mg_csv_fast_wide(void);
 /* mg_csv_rowp_parse on the fast path; MG_CSV_FAST_GIVEUP when this row
  * must be parsed by the byte-wise parser (fast is then 0 for good). */
 #define MG_CSV_FAST_GIVEUP (-2)

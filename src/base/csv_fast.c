@@ -15,13 +15,17 @@
  * which is the reference: both cut every row into the same fields (the
  * fuzz target checks it row by row).
  *
- * Plain C, no locks, no global state; the state lives in the row parser
- * of one thread. Never reads outside [0, end) of the input (the last
- * block is copied into a padded buffer); never trusts a block it has not
- * checked.
+ * The blocks are loaded with SSE2, or with AVX-512BW and PCLMUL where the
+ * CPU has them (asked once, the answer kept in an atomic; both loaders
+ * give the same bits, the fuzz target checks each against the byte-wise
+ * parser). Plain C, no locks, no other global state; the state lives in
+ * the row parser of one thread. Never reads outside [0, end) of the input
+ * (the last block is copied into a padded buffer); never trusts a block
+ * it has not checked.
  */
 #include "csv.h"
 
+#include <stdatomic.h>
 #include <string.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -67,6 +71,47 @@ block_bits(const mg_csv_dialect *d, const unsigned char *b, uint64_t *q,
     }
     *q = qm;
     *s = sm;
+#endif
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define MG_CSV_WIDE_BLOCKS 1
+/* block_bits and prefix_xor(*q) in one 64-byte compare per byte kind and
+ * one carry-less multiply, where the CPU has AVX-512BW and PCLMUL
+ * (p->wide). Not inlined: only this function uses those instructions. */
+__attribute__((target("avx512bw,pclmul"), noinline)) static void
+block_bits_wide(const mg_csv_dialect *d, const unsigned char *b,
+                uint64_t *q, uint64_t *s, uint64_t *px)
+{
+    __m512i x = _mm512_loadu_si512((const void *)b);
+    uint64_t qm = _mm512_cmpeq_epi8_mask(x, _mm512_set1_epi8((char)d->quote));
+    uint64_t sm = _mm512_cmpeq_epi8_mask(x, _mm512_set1_epi8((char)d->delim))
+                  | _mm512_cmpeq_epi8_mask(x, _mm512_set1_epi8('\n'))
+                  | _mm512_cmpeq_epi8_mask(x, _mm512_set1_epi8('\r'));
+    __m128i all = _mm_set1_epi8((char)0xFF);
+    __m128i m = _mm_clmulepi64_si128(_mm_cvtsi64_si128((long long)qm), all, 0);
+    *q = qm;
+    *s = sm;
+    *px = (uint64_t)_mm_cvtsi128_si64(m);
+}
+#endif
+
+int
+mg_csv_fast_wide(void)
+{
+#ifdef MG_CSV_WIDE_BLOCKS
+    static atomic_int wide = -1; /* asked once; any thread may ask */
+    int w = atomic_load_explicit(&wide, memory_order_relaxed);
+    if (w < 0) {
+        __builtin_cpu_init();
+        w = __builtin_cpu_supports("avx512bw")
+            && __builtin_cpu_supports("pclmul");
+        atomic_store_explicit(&wide, w, memory_order_relaxed);
+    }
+    return w;
+#else
+    return 0;
 #endif
 }
 
@@ -129,9 +174,18 @@ load_block(mg_csv_rowp *p, fblock *f)
             __builtin_prefetch(b + PREFETCH_AHEAD);
         }
     }
-    uint64_t q, s;
-    block_bits(d, b, &q, &s);
-    uint64_t inside = prefix_xor(q) ^ p->fcarry;
+    uint64_t q, s, px;
+#ifdef MG_CSV_WIDE_BLOCKS
+    if (p->wide) {
+        block_bits_wide(d, b, &q, &s, &px);
+    }
+    else
+#endif
+    {
+        block_bits(d, b, &q, &s);
+        px = prefix_xor(q);
+    }
+    uint64_t inside = px ^ p->fcarry;
     uint64_t sq = s | q;
     uint64_t before = (sq << 1) | (uint64_t)p->fprev;
     uint64_t after = (sq >> 1) | ((uint64_t)next_sq << 63);

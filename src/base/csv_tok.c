@@ -323,6 +323,7 @@ mg_csv_rowp_init(mg_csv_rowp *p, const mg_csv_dialect *d, const char *buf,
     p->base = end;
     p->maxf = maxf;
     p->fast = mg_csv_fast_dialect(d);
+    p->wide = p->fast && mg_csv_fast_wide();
     p->scap = 256;
     p->scratch = MG_RAW_MALLOC(p->scap);
     size_t w = maxf ? maxf : 1;
