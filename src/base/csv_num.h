@@ -157,30 +157,44 @@ static const uint64_t mg_csv_pow10u[9] = {
 };
 #endif
 
+/* The sign of a cell of n > 0 bytes, without a branch: *neg, and the
+ * sign's length (0 or 1). */
+static inline size_t
+mg_csv_sign_nb(const char *s, int *neg)
+{
+    unsigned char c0 = (unsigned char)s[0];
+    *neg = c0 == '-';
+    return (size_t)(*neg | (c0 == '+'));
+}
+
 /* mg_csv_int_cell, where s[0, room) may be read (room >= n). */
 static inline __attribute__((always_inline)) int
 mg_csv_int_cell_wide(const char *s, size_t n, size_t room, int64_t *out)
 {
 #ifdef MG_CSV_WIDE
-    int neg;
-    size_t i = mg_csv_sign(s, n, &neg), m = n - i;
-    uint64_t v, low;
-    if (m >= 1 && m <= 16 && room >= i + 8) {
-        if (m <= 8) {
-            if (!mg_csv_digits8(s + i, m, &v)) {
+    if (n > 0 && room >= 9) {
+        int neg;
+        size_t i = mg_csv_sign_nb(s, &neg), m = n - i;
+        uint64_t v, low;
+        if (m >= 1 && m <= 16) {
+            if (m <= 8) {
+                if (!mg_csv_digits8(s + i, m, &v)) {
+                    return 0;
+                }
+            }
+            else if (!mg_csv_digits8(s + i, m - 8, &v)
+                     || !mg_csv_digits8(s + i + m - 8, 8, &low)) {
                 return 0;
             }
+            else {
+                v = v * 100000000 + low;
+            }
+            /* At most 16 digits: below 2^63; the sign without a branch
+             * (the signs of a column are seldom predictable). */
+            int64_t sv = (int64_t)v;
+            *out = (sv ^ -(int64_t)neg) + neg;
+            return 1;
         }
-        else if (!mg_csv_digits8(s + i, m - 8, &v)
-                 || !mg_csv_digits8(s + i + m - 8, 8, &low)) {
-            return 0;
-        }
-        else {
-            v = v * 100000000 + low;
-        }
-        /* At most 16 digits: below 2^63. */
-        *out = neg ? -(int64_t)v : (int64_t)v;
-        return 1;
     }
 #else
     (void)room;
@@ -195,10 +209,10 @@ static inline __attribute__((always_inline)) int
 mg_csv_float_cell_wide(const char *s, size_t n, size_t room, double *out)
 {
 #ifdef MG_CSV_WIDE
-    int neg;
-    size_t i = mg_csv_sign(s, n, &neg), m = n - i;
-    const char *p = s + i;
-    if (room >= i + 16) {
+    if (n > 0 && room >= 17) {
+        int neg;
+        size_t i = mg_csv_sign_nb(s, &neg), m = n - i;
+        const char *p = s + i;
         size_t k = mg_csv_digit_run8(mg_csv_load8(p)), f = 0;
         k = k < m ? k : m;
         uint64_t iv = 0, fv = 0;
@@ -210,9 +224,14 @@ mg_csv_float_cell_wide(const char *s, size_t n, size_t room, double *out)
         }
         ok = ok && k + f > 0 && (k == 0 || mg_csv_digits8(p, k, &iv));
         if (ok) {
-            /* At most 15 digits: below 2^53, exact as a double. */
-            double v = (double)(iv * mg_csv_pow10u[f] + fv) / mg_csv_pow10[f];
-            *out = neg ? -v : v;
+            /* At most 15 digits: below 2^53, exact as a double; the sign
+             * bit set without a branch. */
+            int64_t mant = (int64_t)(iv * mg_csv_pow10u[f] + fv);
+            double v = (double)mant / mg_csv_pow10[f];
+            uint64_t bits;
+            memcpy(&bits, &v, sizeof(bits));
+            bits |= (uint64_t)neg << 63;
+            memcpy(out, &bits, sizeof(bits));
             return 1;
         }
     }
