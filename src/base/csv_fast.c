@@ -339,7 +339,9 @@ mg_csv_fast_parse(mg_csv_rowp *p, size_t pos, size_t *next,
             break;
         }
         size_t a = fs, b = sep;
-        if (b > a && (unsigned char)buf[a] == q) {
+        /* An empty field's byte is its separator, never a quote: no test
+         * of the length, whose outcome an often-empty column randomizes. */
+        if (a < end && (unsigned char)buf[a] == q) {
             a++; /* the block check leaves the closing quote at b - 1 */
             b--;
             if (may_quote(p, &f, a, b)) {
