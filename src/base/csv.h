@@ -140,9 +140,10 @@ typedef struct mg_csv_rowp {
      * line end or a quote (or the block starts a row). */
     int fast;
     int wide; /* blocks with AVX-512BW and PCLMUL (mg_csv_fast_wide) */
-    int fhave, fprev;
+    int fhave, fprev, fpvalid;
     size_t fbase;
     uint64_t fseps, fquotes, fcarry; /* fquotes: the block's quote bits */
+    uint64_t fpquotes; /* the block before's, when fpvalid */
 } mg_csv_rowp;
 
 /* off[] entries that point into the scratch buffer. */

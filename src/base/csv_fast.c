@@ -136,13 +136,14 @@ is_sep_or_quote(const mg_csv_dialect *d, unsigned char c)
 }
 
 /* The block state a row parse keeps in registers: the block's base, its
- * separators outside quotes not yet passed, its quote bits, and whether
- * it is loaded. Stores through the cell arrays may alias the parser's
- * fields, so the loop works on this copy and writes it back once. */
+ * separators outside quotes not yet passed, its quote bits and those of
+ * the block before it (pquotes, when pvalid), and whether it is loaded.
+ * Stores through the cell arrays may alias the parser's fields, so the
+ * loop works on this copy and writes it back once. */
 typedef struct fblock {
     size_t base;
-    uint64_t seps, quotes;
-    int have;
+    uint64_t seps, quotes, pquotes;
+    int have, pvalid;
 } fblock;
 
 /* How far ahead of the block the input is fetched into the cache. */
@@ -206,6 +207,7 @@ reset_at(mg_csv_rowp *p, size_t pos)
     p->fcarry = 0;
     p->fprev = 1;
     p->fhave = 0;
+    p->fpvalid = 0;
 }
 
 /* Loads the block at f->base, or past the end of the input leaves it
@@ -231,6 +233,8 @@ next_sep(mg_csv_rowp *p, fblock *f, size_t *sep)
 {
     while (f->seps == 0) {
         if (f->have) {
+            f->pquotes = f->quotes;
+            f->pvalid = 1;
             f->base += 64;
         }
         if (f->base >= p->end) {
@@ -262,19 +266,36 @@ start_row(mg_csv_rowp *p, fblock *f, size_t pos)
     return 1;
 }
 
-/* 1 when buf[a, b) may hold a quote: a quote bit of the block there, or
- * the range not inside the block (then the bytes decide). */
+/* The bits of the block at base that lie in [a, b). */
+static inline uint64_t
+bits_in(uint64_t bits, size_t base, size_t a, size_t b)
+{
+    size_t lo = a > base ? a - base : 0;
+    size_t hi = b > base ? b - base : 0;
+    if (lo >= 64 || hi == 0) {
+        return 0;
+    }
+    uint64_t below = hi >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << hi) - 1;
+    return bits & below & (~(uint64_t)0 << lo);
+}
+
+/* 1 when buf[a, b) may hold a quote: a quote bit of the block there or
+ * of the one before (a field most often crosses one block end), or the
+ * range reaching further (then the bytes decide). */
 static inline int
 may_quote(const mg_csv_rowp *p, const fblock *f, size_t a, size_t b)
 {
     if (b <= a) {
         return 0;
     }
-    if (f->have && a >= f->base && b <= f->base + 64) {
-        uint64_t lo = ~(uint64_t)0 << (a - f->base);
-        uint64_t hi = b - f->base >= 64 ? ~(uint64_t)0
-                                        : ((uint64_t)1 << (b - f->base)) - 1;
-        return (f->quotes & lo & hi) != 0;
+    if (f->have && b <= f->base + 64) {
+        if (a >= f->base) {
+            return bits_in(f->quotes, f->base, a, b) != 0;
+        }
+        if (f->pvalid && a >= f->base - 64) {
+            return (bits_in(f->quotes, f->base, a, b)
+                    | bits_in(f->pquotes, f->base - 64, a, b)) != 0;
+        }
     }
     return memchr(p->buf + a, p->d->quote, b - a) != NULL;
 }
@@ -317,7 +338,8 @@ mg_csv_fast_parse(mg_csv_rowp *p, size_t pos, size_t *next,
     if (!p->fhave || pos < p->fbase || pos - p->fbase >= 64) {
         reset_at(p, pos);
     }
-    fblock f = {p->fbase, p->fseps, p->fquotes, p->fhave};
+    fblock f = {p->fbase, p->fseps, p->fquotes, p->fpquotes, p->fhave,
+                p->fpvalid};
     const char *buf = p->buf;
     const char **cell = p->cell;
     size_t *clen = p->clen, *off = p->off;
@@ -379,6 +401,8 @@ mg_csv_fast_parse(mg_csv_rowp *p, size_t pos, size_t *next,
     p->fbase = f.base;
     p->fseps = f.seps;
     p->fquotes = f.quotes;
+    p->fpquotes = f.pquotes;
+    p->fpvalid = f.pvalid;
     p->fhave = f.have;
     if (rc >= 0 && scratch) {
         mg_csv_rowp_resolve(p, nf);
