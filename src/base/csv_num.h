@@ -6,8 +6,8 @@
  * across files).
  *
  * Plain C, no locks, no state. The byte-wise forms never read past
- * s[n - 1]; the wide forms read up to s[room - 1] and give the same
- * answer as the byte-wise form for every cell (they call it for any
+ * s[n - 1]; the wide forms read up to s[16] (room > 16) and give the
+ * same answer as the byte-wise form for every cell (they call it for any
  * cell they do not take). Never overflows a signed value (an int takes
  * at most 19 digits; a float mantissa of more digits may wrap, unsigned,
  * and is then refused).
@@ -125,31 +125,19 @@ mg_csv_digit_run8(uint64_t x)
     return flags ? (size_t)__builtin_ctzll(flags) / 8 : 8;
 }
 
-/* The value of the k digits at p (1 <= k <= 8; p[0, 8) is read): 1 and
- * *out when all k are digits, else 0. The k bytes are moved to the top
- * of the word and the bytes below filled with '0' (leading zeros), then
+/* The value of the first k bytes of x (1 <= k <= 8; digits, as
+ * mg_csv_digit_run8 found them). '0' is taken from every byte (a borrow
+ * runs only into the bytes after the digits), the k digits are moved to
+ * the top of the word (the bytes below are zeros: leading zeros), then
  * pairs, quads and halves are joined by three multiplies. */
-static inline int
-mg_csv_digits8(const char *p, size_t k, uint64_t *out)
+static inline uint64_t
+mg_csv_digits_value(uint64_t x, size_t k)
 {
-    uint64_t x = mg_csv_load8(p);
-    unsigned sh = (unsigned)(8 - k) * 8;
-    if (sh) {
-        x = (x << sh) | (MG_CSV_ONES(0x30) >> (64 - sh));
-    }
-    /* Every byte 0x30..0x39: high nibble 3, and still 3 after adding 6
-     * (a carry between bytes needs a byte >= 0xFA, which fails anyway). */
-    uint64_t hi = MG_CSV_ONES(0xF0);
-    if (((x & hi) | (((x + MG_CSV_ONES(0x06)) & hi) >> 4))
-        != MG_CSV_ONES(0x33)) {
-        return 0;
-    }
-    x -= MG_CSV_ONES(0x30);
+    x = (x - MG_CSV_ONES(0x30)) << ((8 - k) * 8);
     x = (x * 10 + (x >> 8)) & 0x00FF00FF00FF00FFULL;
     x = (x * 100 + (x >> 16)) & 0x0000FFFF0000FFFFULL;
     x = (x * 10000 + (x >> 32)) & 0xFFFFFFFFULL;
-    *out = x;
-    return 1;
+    return x;
 }
 
 static const uint64_t mg_csv_pow10u[9] = {
@@ -167,28 +155,30 @@ mg_csv_sign_nb(const char *s, int *neg)
     return (size_t)(*neg | (c0 == '+'));
 }
 
-/* mg_csv_int_cell, where s[0, room) may be read (room >= n). */
+/* mg_csv_int_cell, where s[0, room) may be read (room >= n): taken
+ * here when it has at most 16 digits, otherwise by the byte-wise form. */
 static inline __attribute__((always_inline)) int
 mg_csv_int_cell_wide(const char *s, size_t n, size_t room, int64_t *out)
 {
 #ifdef MG_CSV_WIDE
-    if (n > 0 && room >= 9) {
+    if (n > 0 && room >= 17) {
         int neg;
         size_t i = mg_csv_sign_nb(s, &neg), m = n - i;
-        uint64_t v, low;
-        if (m >= 1 && m <= 16) {
-            if (m <= 8) {
-                if (!mg_csv_digits8(s + i, m, &v)) {
-                    return 0;
-                }
-            }
-            else if (!mg_csv_digits8(s + i, m - 8, &v)
-                     || !mg_csv_digits8(s + i + m - 8, 8, &low)) {
-                return 0;
-            }
-            else {
-                v = v * 100000000 + low;
-            }
+        uint64_t x0 = mg_csv_load8(s + i), v;
+        int ok;
+        if (m <= 8) {
+            ok = m >= 1 && mg_csv_digit_run8(x0) >= m;
+            v = ok ? mg_csv_digits_value(x0, m) : 0;
+        }
+        else {
+            uint64_t x1 = mg_csv_load8(s + i + 8);
+            ok = m <= 16 && mg_csv_digit_run8(x0) == 8
+                 && mg_csv_digit_run8(x1) >= m - 8;
+            v = ok ? mg_csv_digits_value(x0, 8) * mg_csv_pow10u[m - 8]
+                         + mg_csv_digits_value(x1, m - 8)
+                   : 0;
+        }
+        if (ok) {
             /* At most 16 digits: below 2^63; the sign without a branch
              * (the signs of a column are seldom predictable). */
             int64_t sv = (int64_t)v;
@@ -203,8 +193,8 @@ mg_csv_int_cell_wide(const char *s, size_t n, size_t room, int64_t *out)
 }
 
 /* mg_csv_float_cell, where s[0, room) may be read (room >= n): taken
- * here when the integer part has at most 7 digits and the fraction at
- * most 8, otherwise by the byte-wise form. */
+ * here when the integer part has 1 to 7 digits and the fraction none or
+ * 1 to 8, otherwise by the byte-wise form. */
 static inline __attribute__((always_inline)) int
 mg_csv_float_cell_wide(const char *s, size_t n, size_t room, double *out)
 {
@@ -213,21 +203,24 @@ mg_csv_float_cell_wide(const char *s, size_t n, size_t room, double *out)
         int neg;
         size_t i = mg_csv_sign_nb(s, &neg), m = n - i;
         const char *p = s + i;
-        size_t k = mg_csv_digit_run8(mg_csv_load8(p)), f = 0;
+        uint64_t x0 = mg_csv_load8(p);
+        size_t k = mg_csv_digit_run8(x0), f = 0;
         k = k < m ? k : m;
-        uint64_t iv = 0, fv = 0;
-        int ok = k < 8;
+        int ok = k >= 1 && k < 8;
+        uint64_t mant = ok ? mg_csv_digits_value(x0, k) : 0;
         if (ok && k < m) {
             f = m - k - 1;
-            ok = p[k] == '.' && f <= 8
-                 && (f == 0 || mg_csv_digits8(p + k + 1, f, &fv));
+            uint64_t x1 = mg_csv_load8(p + k + 1);
+            ok = p[k] == '.' && f >= 1 && f <= 8
+                 && mg_csv_digit_run8(x1) >= f;
+            mant = ok ? mant * mg_csv_pow10u[f]
+                            + mg_csv_digits_value(x1, f)
+                      : 0;
         }
-        ok = ok && k + f > 0 && (k == 0 || mg_csv_digits8(p, k, &iv));
         if (ok) {
             /* At most 15 digits: below 2^53, exact as a double; the sign
              * bit set without a branch. */
-            int64_t mant = (int64_t)(iv * mg_csv_pow10u[f] + fv);
-            double v = (double)mant / mg_csv_pow10[f];
+            double v = (double)(int64_t)mant / mg_csv_pow10[f];
             uint64_t bits;
             memcpy(&bits, &v, sizeof(bits));
             bits |= (uint64_t)neg << 63;
