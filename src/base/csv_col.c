@@ -379,14 +379,15 @@ room_of(const cells *x, const char *s, size_t n)
 static size_t
 str_run(mg_csv_col *c, const cells *x, size_t r, size_t nrows)
 {
+    const cells l = *x; /* in registers: the stores below may alias *x */
     size_t row = c->n, nulls = c->nulls, len = c->len;
     char *data = c->data;
     int64_t *offs = c->offs;
     uint8_t *valid = c->valid;
     const int null_empty = c->null_empty;
     for (; r < nrows; r++) {
-        const char *s = x->cell[r * x->stride];
-        size_t n = x->clen[r * x->stride];
+        const char *s = l.cell[r * l.stride];
+        size_t n = l.clen[r * l.stride];
         if (n == 0 && null_empty) {
             if (valid == NULL) {
                 break;
@@ -398,7 +399,7 @@ str_run(mg_csv_col *c, const cells *x, size_t r, size_t nrows)
             if (valid != NULL) {
                 VALID_SET(valid, row);
             }
-            if (n <= COPY_SLACK && room_of(x, s, n) >= COPY_SLACK) {
+            if (n <= COPY_SLACK && room_of(&l, s, n) >= COPY_SLACK) {
                 memcpy(data + len, s, COPY_SLACK);
             }
             else {
@@ -417,14 +418,15 @@ str_run(mg_csv_col *c, const cells *x, size_t r, size_t nrows)
 static size_t
 int_run(mg_csv_col *c, const cells *x, size_t r, size_t nrows)
 {
+    const cells l = *x; /* in registers: the stores below may alias *x */
     size_t row = c->n, nulls = c->nulls;
     mg_csv_num *vals = c->vals;
     uint8_t *valid = c->valid;
     const int null_empty = c->null_empty;
     int negzero = c->negzero;
     for (; r < nrows; r++) {
-        const char *s = x->cell[r * x->stride];
-        size_t n = x->clen[r * x->stride];
+        const char *s = l.cell[r * l.stride];
+        size_t n = l.clen[r * l.stride];
         int64_t v = 0;
         if (n == 0 && null_empty) {
             if (valid == NULL) {
@@ -433,7 +435,7 @@ int_run(mg_csv_col *c, const cells *x, size_t r, size_t nrows)
             VALID_CLEAR(valid, row);
             nulls++;
         }
-        else if (!mg_csv_int_cell_wide(s, n, room_of(x, s, n), &v)) {
+        else if (!mg_csv_int_cell_wide(s, n, room_of(&l, s, n), &v)) {
             break;
         }
         else {
@@ -453,13 +455,14 @@ int_run(mg_csv_col *c, const cells *x, size_t r, size_t nrows)
 static size_t
 float_run(mg_csv_col *c, const cells *x, size_t r, size_t nrows)
 {
+    const cells l = *x; /* in registers: the stores below may alias *x */
     size_t row = c->n, nulls = c->nulls;
     mg_csv_num *vals = c->vals;
     uint8_t *valid = c->valid;
     const int null_empty = c->null_empty;
     for (; r < nrows; r++) {
-        const char *s = x->cell[r * x->stride];
-        size_t n = x->clen[r * x->stride];
+        const char *s = l.cell[r * l.stride];
+        size_t n = l.clen[r * l.stride];
         double v = NAN;
         if (n == 0 && null_empty) {
             if (valid == NULL) {
@@ -468,7 +471,7 @@ float_run(mg_csv_col *c, const cells *x, size_t r, size_t nrows)
             VALID_CLEAR(valid, row);
             nulls++;
         }
-        else if (!mg_csv_float_cell_wide(s, n, room_of(x, s, n), &v)) {
+        else if (!mg_csv_float_cell_wide(s, n, room_of(&l, s, n), &v)) {
             break;
         }
         else if (valid != NULL) {
