@@ -309,7 +309,7 @@ mg_csv_sync(const mg_csv_dfa *t, const mg_csv_dialect *d, const char *buf,
 
 /* The tape holds at most TAPE_ROWS rows and TAPE_CELLS cells (a wide
  * file gets fewer rows, at least one). */
-#define TAPE_ROWS 256
+#define TAPE_ROWS 64
 #define TAPE_CELLS 4096
 
 int
