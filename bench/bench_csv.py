@@ -19,6 +19,9 @@ that are not installed are listed as such. The machine is shared: numbers
 are noisy, compare within one run only. It ends with each reader's
 2-thread / 1-thread ratio and, with --ceiling, the machine's own: two
 1-thread multigil reads at once in two processes against one alone.
+Each reader's CPU time per second of wall time shows the threads it
+starts by itself (pandas' read_csv starts two on this machine); --pin
+runs the 1-thread reads on one CPU, those threads included.
 """
 import argparse
 import json
@@ -169,16 +172,31 @@ def child(name, paths, threads, repeat):
     fn = READERS[name]
     for m in IMPORTS[name]:
         importlib.import_module(m)
+    if os.environ.get("BENCH_PIN") == "1" and threads == 1:
+        # One CPU for the process and every thread it starts.
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     print("ready", flush=True)
     sys.stdin.readline()  # the parent has taken the baseline PSS
-    best = None
+    best = cpu = None
     rows = None
     for _ in range(repeat):
+        c0 = _cpu_seconds()
         t0 = time.perf_counter()
         rows = fn(paths, threads)
         dt = time.perf_counter() - t0
-        best = dt if best is None else min(best, dt)
-    print(json.dumps({"best": best, "rows": rows}), flush=True)
+        if best is None or dt < best:
+            best, cpu = dt, _cpu_seconds() - c0
+    print(json.dumps({"best": best, "rows": rows, "cpu": cpu}), flush=True)
+
+
+def _cpu_seconds():
+    """CPU time of this process (all its threads) and its children."""
+    import resource
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        u = resource.getrusage(who)
+        total += u.ru_utime + u.ru_stime
+    return total
 
 
 def _start(name, paths, threads, repeat):
@@ -263,17 +281,23 @@ def main():
     ap.add_argument("--ceiling", action="store_true",
                     help="also time two 1-thread reads at once in two "
                          "processes: what two threads could reach here")
+    ap.add_argument("--pin", action="store_true",
+                    help="run the 1-thread reads on one CPU (affinity), "
+                         "threads a library starts by itself included")
     ap.add_argument("--child", nargs=argparse.REMAINDER)
     a = ap.parse_args()
     if a.child:
         name, threads, repeat, *paths = a.child
         return child(name, paths, int(threads), int(repeat))
+    if a.pin:
+        os.environ["BENCH_PIN"] = "1"
     d = a.dir or tempfile.mkdtemp(prefix="bench_csv_")
     one, many = write_files(d, a.mb, a.files, a.reuse)
     nbytes = os.path.getsize(one)
     print(f"# {nbytes / 1e6:.0f} MB in 1 file and {a.files} files; best of "
           f"{a.repeat} interleaved runs x {a.inner} reads; MB/s of input "
-          f"(noisy: shared machine); load {os.getloadavg()[0]:.1f}")
+          f"(noisy: shared machine); load {os.getloadavg()[0]:.1f}"
+          + ("; 1-thread reads pinned to one CPU" if a.pin else ""))
     every = {"1f1t": ("1 file", [one], 1), "1f2t": ("1 file", [one], 2),
              "mf1t": (f"{a.files} files", many, 1),
              "mf2t": (f"{a.files} files", many, 2)}
@@ -301,7 +325,9 @@ def main():
                 r["pss_mb"] = m.get("pss_mb", float("nan"))
             shown = r.get("error") or (f"{nbytes / 1e6 / r['best']:7.0f} MB/s"
                                        f"  rows={r['rows']}"
-                                       f"  peak PSS +{r['pss_mb']:.0f} MB")
+                                       f"  peak PSS +{r['pss_mb']:.0f} MB"
+                                       f"  CPU {r['cpu'] / r['best']:.2f}"
+                                       f" x wall")
             print(f"{name:11s} {label:8s} {threads}t  {shown}", flush=True)
     print()
     print("| reader | " + " | ".join(f"{lb} {t}t" for lb, _, t in configs)
@@ -321,6 +347,17 @@ def main():
                 pss.append(f"{r['pss_mb']:.0f}")
         print(f"| {name} | " + " | ".join(cells) + " | "
               + "/".join(pss) + " |")
+    print()
+    print("CPU seconds per second of wall time in the best read (threads a "
+          "library starts by itself count):")
+    for name in a.readers.split(","):
+        cpus = []
+        for label, _, threads in configs:
+            r = results.get((name, label, threads))
+            if r and "best" in r:
+                cpus.append(f"{label} {threads}t {r['cpu'] / r['best']:.2f}")
+        if cpus:
+            print(f"  {name}: " + ", ".join(cpus))
     print()
     for label, _, threads in configs:
         mine = results.get(("multigil", label, threads))
