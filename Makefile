@@ -159,7 +159,7 @@ fuzz: fuzz-build
 	  -artifact_prefix=$(FUZZDIR)/ $(FUZZDIR)/corpus tests/fuzz/corpus
 
 # `make fuzz-csv` fuzzes the pure-C CSV reader (src/base only, no Python):
-# one-chunk and tiny-chunk multi-thread reads must agree (tests/fuzz/
+# one-chunk per-cell and tiny-chunk multi-thread reads must agree (tests/fuzz/
 # fuzz_csv.c), under ASan and UBSan. Seeds: tests/fuzz/csv_corpus.
 FUZZ_CSV_FLAGS := -std=gnu11 -Isrc/base -O1 -g -fno-omit-frame-pointer \
                   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined

@@ -307,10 +307,12 @@ void mg_csv_col_free(mg_csv_col *c);
  * field i at cell[r * nfields + i], to cols[dest[i]] (dest[i] < 0: not
  * kept), one column after another. [lo, hi): bytes that may be read,
  * the input the cells were cut from (a cell outside it, in the parser's
- * scratch buffer, is read only to its end). -1 when out of memory. */
+ * scratch buffer, is read only to its end). plain: every cell through
+ * the per-cell path. -1 when out of memory. */
 int mg_csv_col_add_rows(mg_csv_col *cols, const int *dest, size_t nfields,
                         const char *const *cell, const size_t *clen,
-                        size_t nrows, const char *lo, const char *hi);
+                        size_t nrows, const char *lo, const char *hi,
+                        int plain);
 /* 1 if the values stored can be emitted as type t. */
 int mg_csv_col_can_emit(const mg_csv_col *c, mg_csv_type t);
 
@@ -356,6 +358,7 @@ typedef struct mg_csv_parseopts {
     size_t ncols;
     const unsigned *want;
     int bad_lines;
+    int plain_cells; /* mg_csv_job.plain_cells */
 } mg_csv_parseopts;
 
 /* What parsing one byte range produced. */

@@ -97,7 +97,8 @@ flush_rows(const mg_csv_parseopts *o, mg_csv_rowp *rp, const int *dest,
 {
     int rc = mg_csv_col_add_rows(out->cols, dest, o->nfields,
                                  rp->tape_cell, rp->tape_clen, *waiting,
-                                 rp->buf, rp->buf + rp->end);
+                                 rp->buf, rp->buf + rp->end,
+                                 o->plain_cells);
     *waiting = 0;
     mg_csv_rowp_slot(rp, 0);
     return rc;
@@ -155,7 +156,9 @@ parse_rows(const mg_csv_parseopts *o, mg_csv_rowp *rp, const int *dest,
         }
         pos = next;
     }
-    if (flush_rows(o, rp, dest, out, &waiting) < 0 && rc == MG_CSV_OK) {
+    /* Out of memory wins over an error the loop stopped at: the columns
+     * would lack rows before it (whose cell errors come first). */
+    if (flush_rows(o, rp, dest, out, &waiting) < 0) {
         rc = chunk_fail(out, MG_CSV_ENOMEM, pos);
     }
     return rc;

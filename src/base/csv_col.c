@@ -505,12 +505,12 @@ static size_t (*run_for(const mg_csv_col *c))(mg_csv_col *, const cells *,
 /* The cells of rows [0, nrows) of one column: runs of common cells, each
  * other cell through col_add. */
 static int
-add_cells(mg_csv_col *c, const cells *x, size_t nrows)
+add_cells(mg_csv_col *c, const cells *x, size_t nrows, int plain)
 {
     size_t r = 0;
     while (r < nrows) {
         size_t (*run)(mg_csv_col *, const cells *, size_t, size_t) =
-            run_for(c);
+            plain ? NULL : run_for(c);
         if (run != NULL) {
             r = run(c, x, r, nrows);
             if (r == nrows) {
@@ -530,7 +530,8 @@ add_cells(mg_csv_col *c, const cells *x, size_t nrows)
 int
 mg_csv_col_add_rows(mg_csv_col *cols, const int *dest, size_t nfields,
                     const char *const *cell, const size_t *clen,
-                    size_t nrows, const char *lo, const char *hi)
+                    size_t nrows, const char *lo, const char *hi,
+                    int plain)
 {
     for (size_t i = 0; i < nfields; i++) {
         int k = dest[i];
@@ -539,7 +540,7 @@ mg_csv_col_add_rows(mg_csv_col *cols, const int *dest, size_t nfields,
         }
         cells x = {cell + i, clen + i, nfields, lo,
                    (uintptr_t)hi - (uintptr_t)lo};
-        if (add_cells(&cols[k], &x, nrows) < 0) {
+        if (add_cells(&cols[k], &x, nrows, plain) < 0) {
             return -1;
         }
     }

@@ -882,6 +882,7 @@ mg_csv_read(mg_csv_job *j)
     r.popts.keep = j->keep;
     r.popts.ncols = j->ncols;
     r.popts.bad_lines = j->bad_lines;
+    r.popts.plain_cells = j->plain_cells;
     mg_csv_code rc = make_want(&r) < 0 || make_state(&r) < 0
                          ? nomem(j) : read_stages(&r);
     run_free(&r);

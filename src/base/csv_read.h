@@ -50,6 +50,9 @@ typedef struct mg_csv_job {
      * default. */
     size_t sync_window;
     int nthreads;
+    /* Every cell through the per-cell path, none through the run loops
+     * (csv_col.c): the fuzz target's reference for them. 0 normally. */
+    int plain_cells;
     /* outputs */
     size_t nrows;
     mg_csv_colout *cols; /* ncols; freed by mg_csv_job_free */

@@ -1,15 +1,17 @@
 /* fuzz_csv.c - libFuzzer target for the pure-C CSV reader (src/base/csv*).
  *
  * The first 4 bytes choose the dialect (quote, escape, comment,
- * doublequote), the chunk size, the sync window (0: the default, else 1
- * to 7 bytes, so that the full-scan fallback of the split runs too), the
- * thread count, on_bad_lines and a forced type; the rest is the CSV
- * input. Oracle: reading it as one chunk
- * and reading it split into tiny chunks on several threads must give the
- * same result (error code and position, or row count, types, null
- * counts, values, validity and string bytes); the row parser with and
- * without its structural fast path must cut every row the same; and
- * ASan/UBSan must stay quiet. No Python: links only src/base.
+ * doublequote), on_bad_lines and the null strings (none, "", or "" and
+ * "NA"), the chunk size, the sync window (0: the default, else 1 to 7
+ * bytes, so that the full-scan fallback of the split runs too), the
+ * thread count and a forced type; the rest is the CSV input. Oracle:
+ * reading it as one chunk with every cell through the per-cell path and
+ * reading it split into tiny chunks on several threads with the run
+ * loops must give the same result (error code and position, or row
+ * count, types, null counts, values, validity and string bytes); the row
+ * parser with and without its structural fast path (with each block
+ * loader) must cut every row the same; and ASan/UBSan must stay quiet.
+ * No Python: links only src/base.
  */
 #include "csv_read.h"
 
@@ -85,10 +87,14 @@ same(const result *a, const result *b)
     }
 }
 
+/* One read; nnulls: the first 0, 1 or 2 of the null strings "" and "NA"
+ * (with "NA" the run loops of csv_col.c are off, without it on); plain:
+ * every cell through the per-cell path (the reference for the run
+ * loops). */
 static void
 run(result *r, const mg_csv_dialect *d, const mg_csv_segment *seg,
     size_t nfields, const int *keep, const int *forced, int bad,
-    size_t chunk, size_t window, int threads)
+    size_t chunk, size_t window, int threads, size_t nnulls, int plain)
 {
     static const char *nulls[] = {"", "NA"};
     static const char *trues[] = {"true"}, *falses[] = {"false"};
@@ -101,8 +107,8 @@ run(result *r, const mg_csv_dialect *d, const mg_csv_segment *seg,
     j->keep = keep;
     j->ncols = nfields;
     j->forced = forced;
-    j->values.nulls.n = 2;
-    for (int i = 0; i < 2; i++) {
+    j->values.nulls.n = nnulls;
+    for (size_t i = 0; i < nnulls; i++) {
         j->values.nulls.s[i] = nulls[i];
         j->values.nulls.len[i] = strlen(nulls[i]);
     }
@@ -116,6 +122,7 @@ run(result *r, const mg_csv_dialect *d, const mg_csv_segment *seg,
     j->chunk_size = chunk;
     j->sync_window = window;
     j->nthreads = threads;
+    j->plain_cells = plain;
     r->code = mg_csv_read(j);
 }
 
@@ -192,6 +199,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     d.comment = '#';
     d.doublequote = (data[0] & 8) == 0;
     int bad = (data[0] & 16) ? MG_CSV_BAD_SKIP : MG_CSV_BAD_ERROR;
+    size_t nnulls = (size_t)(data[0] >> 5) % 3;
     size_t chunk = (size_t)data[1] % 32 + 1;
     size_t window = (size_t)data[1] >> 5;
     int threads = data[2] % 4 + 1;
@@ -216,9 +224,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     same_rows(&d, buf, next, len, (size_t)nf, 1);
     mg_csv_segment seg = {buf, next, len};
     result whole, split;
-    run(&whole, &d, &seg, (size_t)nf, keep, forced, bad, len + 1, 0, 1);
+    /* One chunk, every cell through col_add, against tiny chunks on
+     * threads with the run loops. */
+    run(&whole, &d, &seg, (size_t)nf, keep, forced, bad, len + 1, 0, 1,
+        nnulls, 1);
     run(&split, &d, &seg, (size_t)nf, keep, forced, bad, chunk, window,
-        threads);
+        threads, nnulls, 0);
     same(&whole, &split);
     mg_csv_job_free(&whole.job);
     mg_csv_job_free(&split.job);
