@@ -415,8 +415,10 @@ str_run(mg_csv_col *c, const cells *x, size_t r, size_t nrows)
     return r;
 }
 
-static size_t
-int_run(mg_csv_col *c, const cells *x, size_t r, size_t nrows)
+/* The run loop of a number column, int64 or float64 (is_float, a
+ * constant where it is inlined: one loop each). */
+static inline __attribute__((always_inline)) size_t
+num_run(mg_csv_col *c, const cells *x, size_t r, size_t nrows, int is_float)
 {
     const cells l = *x; /* in registers: the stores below may alias *x */
     size_t row = c->n, nulls = c->nulls;
@@ -427,24 +429,32 @@ int_run(mg_csv_col *c, const cells *x, size_t r, size_t nrows)
     for (; r < nrows; r++) {
         const char *s = l.cell[r * l.stride];
         size_t n = l.clen[r * l.stride];
-        int64_t v = 0;
+        mg_csv_num v;
         if (n == 0 && null_empty) {
             if (valid == NULL) {
                 break;
             }
             VALID_CLEAR(valid, row);
             nulls++;
+            if (is_float) {
+                v.f = NAN;
+            }
+            else {
+                v.i = 0;
+            }
         }
-        else if (!mg_csv_int_cell_wide(s, n, room_of(&l, s, n), &v)) {
+        else if (is_float
+                     ? !mg_csv_float_cell_wide(s, n, room_of(&l, s, n), &v.f)
+                     : !mg_csv_int_cell_wide(s, n, room_of(&l, s, n), &v.i)) {
             break;
         }
         else {
             if (valid != NULL) {
                 VALID_SET(valid, row);
             }
-            negzero |= v == 0 && s[0] == '-';
+            negzero |= !is_float && v.i == 0 && s[0] == '-';
         }
-        vals[row++].i = v;
+        vals[row++] = v;
     }
     c->n = row;
     c->nulls = nulls;
@@ -453,35 +463,15 @@ int_run(mg_csv_col *c, const cells *x, size_t r, size_t nrows)
 }
 
 static size_t
+int_run(mg_csv_col *c, const cells *x, size_t r, size_t nrows)
+{
+    return num_run(c, x, r, nrows, 0);
+}
+
+static size_t
 float_run(mg_csv_col *c, const cells *x, size_t r, size_t nrows)
 {
-    const cells l = *x; /* in registers: the stores below may alias *x */
-    size_t row = c->n, nulls = c->nulls;
-    mg_csv_num *vals = c->vals;
-    uint8_t *valid = c->valid;
-    const int null_empty = c->null_empty;
-    for (; r < nrows; r++) {
-        const char *s = l.cell[r * l.stride];
-        size_t n = l.clen[r * l.stride];
-        double v = NAN;
-        if (n == 0 && null_empty) {
-            if (valid == NULL) {
-                break;
-            }
-            VALID_CLEAR(valid, row);
-            nulls++;
-        }
-        else if (!mg_csv_float_cell_wide(s, n, room_of(&l, s, n), &v)) {
-            break;
-        }
-        else if (valid != NULL) {
-            VALID_SET(valid, row);
-        }
-        vals[row++].f = v;
-    }
-    c->n = row;
-    c->nulls = nulls;
-    return r;
+    return num_run(c, x, r, nrows, 1);
 }
 
 /* The run loop for the column's state now, or NULL when every cell
