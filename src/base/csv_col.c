@@ -7,9 +7,15 @@
  * to microseconds; any other change of type gives the values up and the
  * chunk's column is parsed again once its final type is known), the
  * chunk's string bytes and offsets, and a validity bitmap made at the
- * first null. Plain C, no locks, no global state, any thread; one column
- * is used by one thread at a time. Never allocates per cell: buffers are
- * reserved for the worst case (csv_mem.c, only touched pages count).
+ * first null. Cells come a tape of rows at a time, one column after
+ * another: run loops take a column's common cells (strings; ints or
+ * floats once no other type is tested; empty nulls once the bitmap is
+ * made) with its state in locals, every other cell goes through the full
+ * per-cell step (col_add), which gives the same result. Plain C, no
+ * locks, no global state, any thread; one column is used by one thread
+ * at a time. Never allocates per cell: buffers are reserved for the
+ * worst case (csv_mem.c, only touched pages count); never reads outside
+ * the input the cells were cut from, or past a scratch cell's end.
  * Emission writes only the chunk's own rows, through the output's memfd
  * where it has one (pwrite, then the pages mapped in one call: faulting
  * fresh shared pages one by one cost more than the parse); the validity

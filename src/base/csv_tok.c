@@ -5,7 +5,8 @@
  * parallel split composes when sync fails, mg_csv_sync (the exact row
  * start after a boundary, from the convergence of all states), and
  * mg_csv_rowp_parse, the one routine that cuts a row into field spans
- * (unescaping into its scratch buffer only where a field needs it). Plain
+ * (unescaping into its scratch buffer only where a field needs it), into
+ * the slot of the parser's tape of rows that the caller picks. Plain
  * C, no locks, no global state; every buffer is the caller's or the
  * parser's (raw malloc). Must never read outside [0, end) of its input,
  * never allocate per cell (the scratch grows geometrically), never
