@@ -6,6 +6,7 @@
 #include "csv.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -89,6 +90,13 @@ CTEST(csv_out_of_memory_adding_waiting_rows_is_reported)
     fprintf(stderr, "  (skipped under a sanitizer)\n");
     return;
 #else
+    const char *pre = getenv("LD_PRELOAD");
+    if (pre != NULL && (strstr(pre, "asan") || strstr(pre, "tsan"))) {
+        /* A preloaded sanitizer runtime (the Python suite's ASan run)
+         * allocates its own memory under the limit. */
+        fprintf(stderr, "  (skipped under a preloaded sanitizer)\n");
+        return;
+    }
     pid_t pid = fork();
     CHECK(pid >= 0);
     if (pid == 0) {
