@@ -16,12 +16,14 @@
  * is an acq_rel decrement of `busy`, which the caller reads with acquire
  * before it returns. The tasks are plain C and never call into Python; a
  * thread that cannot start is simply not there, the others (and the
- * calling thread) take its tasks. Call with no GIL held.
+ * calling thread) take its tasks; the helpers block every signal. Call
+ * with no GIL held.
  */
 #include "csv.h"
 #include "wait.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -113,12 +115,18 @@ mg_csv_team_new(int nthreads)
     if (nthreads > MAX_THREADS) {
         nthreads = MAX_THREADS;
     }
+    /* The helpers never run user code: with every signal blocked in
+     * them, a signal (Ctrl-C) goes to a thread that handles it. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
     for (int i = 1; i < nthreads; i++) {
         if (pthread_create(&t->th[t->started], NULL, helper, t) != 0) {
             break;
         }
         t->started++;
     }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     return t;
 }
 

@@ -5,8 +5,11 @@
 #include "ctest.h"
 #include "csv.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <unistd.h>
 
 #define NTASKS 64
 
@@ -73,4 +76,44 @@ CTEST(csv_team_starts_and_stops_many_times)
     mg_csv_team_run(NULL, 3, count_task, &c);
     CHECK(atomic_load(&c.ran[2]) == 1);
     CHECK(mg_csv_team_size(NULL) == 1);
+}
+
+typedef struct masks {
+    pthread_t caller;
+    atomic_int helper_tasks, helper_unblocked;
+} masks;
+
+static void
+mask_task(void *ctx, size_t i)
+{
+    masks *m = ctx;
+    (void)i;
+    if (pthread_equal(pthread_self(), m->caller)) {
+        return;
+    }
+    sigset_t cur;
+    pthread_sigmask(SIG_BLOCK, NULL, &cur);
+    atomic_fetch_add(&m->helper_tasks, 1);
+    if (!sigismember(&cur, SIGINT) || !sigismember(&cur, SIGTERM)) {
+        atomic_fetch_add(&m->helper_unblocked, 1);
+    }
+    usleep(1000); /* long enough that the helper takes some tasks */
+}
+
+CTEST(csv_team_helpers_block_signals)
+{
+    sigset_t before, after;
+    pthread_sigmask(SIG_BLOCK, NULL, &before);
+    mg_csv_team *t = mg_csv_team_new(3);
+    CHECK(t != NULL);
+    masks m = {pthread_self(), 0, 0};
+    for (int k = 0; k < 20 && atomic_load(&m.helper_tasks) == 0; k++) {
+        mg_csv_team_run(t, 16, mask_task, &m);
+    }
+    mg_csv_team_free(t);
+    CHECK(atomic_load(&m.helper_tasks) > 0);
+    CHECK(atomic_load(&m.helper_unblocked) == 0);
+    /* The caller's own mask is as it was. */
+    pthread_sigmask(SIG_BLOCK, NULL, &after);
+    CHECK(sigismember(&before, SIGINT) == sigismember(&after, SIGINT));
 }
