@@ -411,6 +411,10 @@ mg_csv_team *mg_csv_team_new(int nthreads);
 void mg_csv_team_run(mg_csv_team *t, size_t n, void (*fn)(void *, size_t),
                      void *ctx);
 int mg_csv_team_size(const mg_csv_team *t);
+/* The calling thread's index in the team whose task it runs: 0 for the
+ * thread that called mg_csv_team_run (and outside any team), 1 to
+ * size - 1 for the helpers. */
+int mg_csv_team_member(void);
 void mg_csv_team_free(mg_csv_team *t);
 
 #endif /* MG_CSV_H */

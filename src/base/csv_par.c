@@ -40,6 +40,7 @@ struct mg_csv_team {
     atomic_int busy;          /* helpers not done with the stage */
     int stop;                 /* set before the last bump of stage */
     atomic_size_t next;       /* the next task index to take */
+    atomic_int joined;        /* helpers that have their member index */
     size_t n;
     void (*fn)(void *, size_t);
     void *ctx;
@@ -57,11 +58,23 @@ take_tasks(mg_csv_team *t)
     }
 }
 
+/* The calling thread's index in the team it works for: 0 in the thread
+ * that runs the stages (and in any other), 1.. in the helpers. */
+static _Thread_local int member;
+
+int
+mg_csv_team_member(void)
+{
+    return member;
+}
+
 static void *
 helper(void *arg)
 {
     mg_csv_team *t = arg;
     unsigned seen_stage = 0;
+    member = atomic_fetch_add_explicit(&t->joined, 1, memory_order_relaxed)
+             + 1;
     for (;;) {
         uint32_t seq = mg_wait_seq(&t->go);
         unsigned st = atomic_load_explicit(&t->stage, memory_order_acquire);
@@ -112,6 +125,7 @@ mg_csv_team_new(int nthreads)
     atomic_init(&t->stage, 0);
     atomic_init(&t->busy, 0);
     atomic_init(&t->next, 0);
+    atomic_init(&t->joined, 0);
     if (nthreads > MAX_THREADS) {
         nthreads = MAX_THREADS;
     }

@@ -23,13 +23,19 @@
  * Plain C, no Python; the threads run only csv_*.c code. Outputs are
  * mg_blocks (one reference each, owned by the job until taken); the
  * stages run on a team of threads started once per read (csv_par.c).
- * Locks: none of its own; the kernel's lock of each output memfd is
- * taken by every pwrite into it, which is why emission is split per
- * column.
+ * Emission is one task per column of each chunk of the round, taken
+ * largest first, by preference by the thread that parsed the chunk and
+ * into a column no other thread is writing (emit_tasks). The parsed
+ * input of a file mapping is dropped from the process in batches of a
+ * few MiB (plan_drops). Locks: none of its own (the stages' claims are
+ * atomic flags); the kernel's lock of each output memfd is taken by
+ * every pwrite into it, which is why emission is split per column and
+ * two threads seldom write one column at once.
  */
 #include "csv_read.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 typedef struct chunk {
@@ -41,6 +47,8 @@ typedef struct chunk {
     size_t row0;        /* first output row */
     int64_t *byte0;     /* ncols: first string byte */
     size_t *bad_utf8;   /* ncols: first bad row of a string column */
+    int parsed_by;      /* the team member that parsed it (its columns
+                         * are in that thread's cache) */
 } chunk;
 
 #define NO_TYPE (-1)
@@ -54,6 +62,17 @@ typedef struct outcol {
     int negzero;       /* an int "-0" was emitted (as float: -0.0) */
     int64_t bytes;     /* string bytes emitted */
 } outcol;
+
+/* Input of segment seg, [b, e), to drop from the process. */
+struct drop_range {
+    size_t seg, b, e;
+};
+
+/* One emission task: chunk x / ncols of the round, column x % ncols. */
+struct emit_task {
+    size_t cost;   /* about the bytes it writes */
+    size_t x;
+};
 
 typedef struct run {
     mg_csv_job *j;
@@ -73,6 +92,15 @@ typedef struct run {
     size_t cap_bytes;   /* string bytes a column can hold */
     size_t rb_col;      /* the column being built again */
     mg_csv_team *team;  /* the threads of the stages */
+    struct emit_task *order; /* the round's emission tasks, largest
+                              * first */
+    atomic_uchar *taken;     /* per entry of order: claimed by a thread */
+    atomic_uint *col_busy;   /* per column: threads emitting into it */
+    size_t drop_seg;    /* parsed, not yet dropped: [drop_b, drop_e) of */
+    size_t drop_b, drop_e; /* segment drop_seg */
+    struct drop_range *drops; /* to drop in the next emission stage */
+    size_t ndrops;
+    atomic_int drops_taken;   /* a thread of the stage drops them */
 } run;
 
 static void
@@ -112,8 +140,59 @@ task_parse(void *ctx, size_t i)
     const mg_csv_segment *s = &r->j->segs[c->seg];
     (void)mg_csv_parse(&r->popts, s->buf, c->rs, c->re, r->max_rows, -1, 0,
                        &c->tok, 1);
-    if (s->droppable) {
-        mg_csv_mem_drop(s->buf + c->rs, c->re - c->rs);
+    c->parsed_by = mg_csv_team_member();
+    /* A column stored as strings is emitted as strings: its UTF-8 is
+     * checked now, while its bytes are in this thread's cache. */
+    for (size_t k = 0; k < r->j->ncols; k++) {
+        c->bad_utf8[k] = mg_csv_col_bad_utf8(&c->tok.cols[k]);
+    }
+}
+
+/* The parsed input of a file mapping is dropped from the process a few
+ * MiB at a time, by one thread of the next emission stage: dropping
+ * pages of a process whose other threads run costs a TLB shootdown (an
+ * inter-processor interrupt), and one per chunk cost more than the
+ * pages' memory saved. The input mapped at once is at most DROP_BATCH
+ * plus two rounds; the rest of the last segment is left to the caller,
+ * who unmaps it after the read. */
+#define DROP_BATCH ((size_t)8 << 20)
+
+static void
+drop_pending(run *r)
+{
+    if (r->drop_e > r->drop_b && r->j->segs[r->drop_seg].droppable) {
+        r->drops[r->ndrops++] = (struct drop_range){r->drop_seg, r->drop_b,
+                                                    r->drop_e};
+    }
+    r->drop_b = r->drop_e;
+}
+
+/* Adds the round's parsed rows to the pending range; plans its drop
+ * once it is DROP_BATCH long or its segment ends (at most one range per
+ * chunk of the round, and one more). */
+static void
+plan_drops(run *r)
+{
+    for (size_t i = r->wave0; i < r->wave0 + r->nwave; i++) {
+        const chunk *c = &r->ch[i];
+        if (c->seg != r->drop_seg) {
+            drop_pending(r);
+            r->drop_seg = c->seg;
+            r->drop_b = c->rs;
+        }
+        r->drop_e = c->re;
+    }
+    if (r->drop_e - r->drop_b >= DROP_BATCH) {
+        drop_pending(r);
+    }
+}
+
+static void
+run_drops(run *r)
+{
+    for (size_t i = 0; i < r->ndrops; i++) {
+        const struct drop_range *d = &r->drops[i];
+        mg_csv_mem_drop(r->j->segs[d->seg].buf + d->b, d->e - d->b);
     }
 }
 
@@ -151,15 +230,19 @@ static int
 finish_column(run *r, chunk *c, size_t k, mg_csv_type t)
 {
     mg_csv_col *col = &c->tok.cols[k];
-    c->bad_utf8[k] = SIZE_MAX;
+    if (t != MG_CSV_STR) {
+        c->bad_utf8[k] = SIZE_MAX;
+    }
     if (!(col->mask & (1u << t)) && t != MG_CSV_STR) {
         return 0; /* a forced type it does not fit: an error */
     }
-    if (!mg_csv_col_can_emit(col, t) && reparse_column(r, c, k, t) < 0) {
-        return -1;
-    }
-    if (t == MG_CSV_STR) {
-        c->bad_utf8[k] = mg_csv_col_bad_utf8(&c->tok.cols[k]);
+    if (!mg_csv_col_can_emit(col, t)) {
+        if (reparse_column(r, c, k, t) < 0) {
+            return -1;
+        }
+        if (t == MG_CSV_STR) {
+            c->bad_utf8[k] = mg_csv_col_bad_utf8(&c->tok.cols[k]);
+        }
     }
     return 0;
 }
@@ -199,22 +282,124 @@ out_of(const run *r, const chunk *c, size_t k, mg_csv_type t, mg_csv_out *o)
     }
 }
 
-/* Task i emits column i % ncols of the round's chunk i / ncols: the
- * tasks that run at the same time usually write different columns, so
- * they seldom wait on each other's memfd (a write takes the file's lock;
- * two chunks of one column at once are still correct: disjoint ranges,
- * shared validity bytes ORed atomically). */
+/* Emission task x is column x % ncols of the round's chunk x / ncols.
+ * Each thread of the stage runs emit_tasks, which takes, in this order
+ * of preference: a task of a chunk this thread parsed (its columns are
+ * in this thread's cache) whose column no other thread is writing (a
+ * write into a memfd takes the file's lock, so two at once into one
+ * column mostly wait on each other); any task whose column is free; any
+ * task. Among equals the largest first, so the stage ends on small
+ * tasks and no thread waits long for another at its end. */
 static void
-task_emit(void *ctx, size_t i)
+emit_one(run *r, size_t x)
 {
-    run *r = ctx;
     size_t n = r->j->ncols;
-    chunk *c = &r->ch[r->wave0 + i / n];
-    size_t k = i % n;
+    chunk *c = &r->ch[r->wave0 + x / n];
+    size_t k = x % n;
     mg_csv_out o;
     mg_csv_type t = emit_type(r, k);
     out_of(r, c, k, t, &o);
     mg_csv_col_emit(&c->tok.cols[k], t, &o);
+}
+
+/* Where a thread is in the round's list of emission tasks. */
+typedef struct emit_cursor {
+    size_t m;        /* tasks */
+    size_t low;      /* every entry below it is taken */
+    int me;          /* this thread's team member index */
+    int own_left;    /* 0 once no task of its own chunks is left */
+} emit_cursor;
+
+/* 2: own chunk, 1: its column is free (both: 3). */
+static int
+emit_score(const run *r, const emit_cursor *e, size_t i)
+{
+    size_t n = r->j->ncols, x = r->order[i].x;
+    int own = e->own_left && r->ch[r->wave0 + x / n].parsed_by == e->me;
+    int free_col = atomic_load_explicit(&r->col_busy[x % n],
+                                        memory_order_relaxed) == 0;
+    return own * 2 + free_col;
+}
+
+/* The entry of order this thread runs next (claimed), or SIZE_MAX: none
+ * is left. */
+static size_t
+next_emit(run *r, emit_cursor *e)
+{
+    for (;;) {
+        while (e->low < e->m && atomic_load_explicit(&r->taken[e->low],
+                                                     memory_order_relaxed)) {
+            e->low++;
+        }
+        size_t best = SIZE_MAX;
+        int best_score = -1, own_seen = 0;
+        int enough = e->own_left ? 3 : 1;
+        for (size_t i = e->low; i < e->m && best_score < enough; i++) {
+            if (atomic_load_explicit(&r->taken[i], memory_order_relaxed)) {
+                continue;
+            }
+            int sc = emit_score(r, e, i);
+            own_seen |= sc >= 2;
+            if (sc > best_score) {
+                best_score = sc;
+                best = i;
+            }
+        }
+        if (best == SIZE_MAX) {
+            return SIZE_MAX;
+        }
+        if (best_score < enough && !own_seen) {
+            e->own_left = 0; /* a whole scan found none of its own */
+        }
+        if (!atomic_exchange_explicit(&r->taken[best], 1,
+                                      memory_order_relaxed)) {
+            return best;
+        }
+    }
+}
+
+static void
+emit_tasks(void *ctx, size_t unused)
+{
+    (void)unused;
+    run *r = ctx;
+    emit_cursor e = {r->nwave * r->j->ncols, 0, mg_csv_team_member(), 1};
+    if (r->ndrops > 0 && !atomic_exchange_explicit(&r->drops_taken, 1,
+                                                   memory_order_relaxed)) {
+        run_drops(r);
+    }
+    for (size_t i; (i = next_emit(r, &e)) != SIZE_MAX;) {
+        atomic_uint *busy = &r->col_busy[r->order[i].x % r->j->ncols];
+        atomic_fetch_add_explicit(busy, 1, memory_order_relaxed);
+        emit_one(r, r->order[i].x);
+        atomic_fetch_sub_explicit(busy, 1, memory_order_relaxed);
+    }
+}
+
+static int
+cost_desc(const void *a, const void *b)
+{
+    const struct emit_task *p = a, *q = b;
+    if (p->cost != q->cost) {
+        return p->cost < q->cost ? 1 : -1;
+    }
+    return p->x < q->x ? -1 : p->x > q->x;
+}
+
+/* The round's emission tasks, largest first: a task writes about 8
+ * bytes a row (values or offsets) plus its string bytes. */
+static void
+plan_emission(run *r)
+{
+    size_t n = r->j->ncols, m = r->nwave * n;
+    for (size_t x = 0; x < m; x++) {
+        const mg_csv_col *col = &r->ch[r->wave0 + x / n].tok.cols[x % n];
+        r->order[x].cost = col->n * 8 + (emit_type(r, x % n) == MG_CSV_STR
+                                             ? col->len : 0);
+        r->order[x].x = x;
+        atomic_store_explicit(&r->taken[x], 0, memory_order_relaxed);
+    }
+    qsort(r->order, m, sizeof(r->order[0]), cost_desc);
 }
 
 /* Split every segment into chunks of about chunk_size bytes. */
@@ -398,6 +583,10 @@ run_free(run *r)
     MG_RAW_FREE(r->want);
     MG_RAW_FREE(r->types);
     MG_RAW_FREE(r->oc);
+    MG_RAW_FREE(r->order);
+    MG_RAW_FREE(r->drops);
+    MG_RAW_FREE(r->taken);
+    MG_RAW_FREE(r->col_busy);
 }
 
 static mg_csv_code
@@ -719,6 +908,7 @@ one_round(run *r)
     r->max_rows = j->skip_footer == 0 && j->n_rows != SIZE_MAX
                       ? limit_left : SIZE_MAX;
     mg_csv_team_run(r->team, r->nwave, task_parse, r);
+    plan_drops(r);
     size_t failed;
     int done = 0;
     if (round_rows(r, &failed, &done) < 0) {
@@ -745,7 +935,11 @@ one_round(run *r)
         }
     }
     round_offsets(r);
-    mg_csv_team_run(r->team, r->nwave * j->ncols, task_emit, r);
+    plan_emission(r);
+    mg_csv_team_run(r->team, (size_t)mg_csv_team_size(r->team), emit_tasks,
+                    r);
+    r->ndrops = 0;
+    atomic_store_explicit(&r->drops_taken, 0, memory_order_relaxed);
     for (size_t i = r->wave0; i < r->wave0 + r->nwave; i++) {
         r->rows += r->ch[i].tok.nrows;
     }
@@ -803,6 +997,16 @@ read_stages(run *r)
     /* With a footer to drop, one round (the rows kept are known at the
      * end only); else a few chunks per thread per round. */
     size_t per = j->skip_footer ? r->nch : nt * 2;
+    size_t ntasks = (per < r->nch ? per : r->nch) * (j->ncols ? j->ncols : 1);
+    r->order = MG_RAW_MALLOC(ntasks * sizeof(r->order[0]));
+    r->taken = MG_RAW_MALLOC(ntasks * sizeof(r->taken[0]));
+    r->col_busy = MG_RAW_CALLOC(j->ncols ? j->ncols : 1,
+                                sizeof(r->col_busy[0]));
+    r->drops = MG_RAW_MALLOC((per + 1) * sizeof(r->drops[0]));
+    if (r->order == NULL || r->taken == NULL || r->col_busy == NULL
+        || r->drops == NULL) {
+        return nomem(j);
+    }
     for (r->wave0 = 0; r->wave0 < r->nch;) {
         r->nwave = r->nch - r->wave0 < per ? r->nch - r->wave0 : per;
         int rc = one_round(r);
@@ -871,6 +1075,7 @@ mg_csv_read(mg_csv_job *j)
     run r;
     memset(&r, 0, sizeof(r));
     r.j = j;
+    r.drop_seg = SIZE_MAX;
     j->nrows = 0;
     j->cols = NULL;
     j->nskipped = 0;
