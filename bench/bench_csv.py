@@ -84,7 +84,7 @@ def r_csv(paths, threads):
     cols = None
     for p in paths:
         cols = _csv_columns(p, cols)
-    return len(cols[0])
+    return cols
 
 
 def _csv_columns(path, cols=None):
@@ -108,13 +108,12 @@ def r_csv_procs(paths, threads):
     from concurrent.futures import ProcessPoolExecutor
     with ProcessPoolExecutor(threads) as ex:
         parts = list(ex.map(_csv_columns, paths))
-    return sum(len(p[0]) for p in parts)
+    return parts
 
 
 def r_pandas(paths, threads):
     import pandas as pd
-    dfs = [pd.read_csv(p, engine="c") for p in paths]
-    return sum(len(d) for d in dfs)
+    return [pd.read_csv(p, engine="c") for p in paths]
 
 
 def r_pyarrow(paths, threads):
@@ -125,19 +124,19 @@ def r_pyarrow(paths, threads):
     po = csv.ParseOptions(newlines_in_values=True)
     ro = csv.ReadOptions(use_threads=threads > 1)
     if len(paths) == 1:
-        return csv.read_csv(paths[0], read_options=ro, parse_options=po).num_rows
+        return csv.read_csv(paths[0], read_options=ro, parse_options=po)
     from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(threads) as ex:
         ts = list(ex.map(lambda p: csv.read_csv(p, read_options=ro,
                                                 parse_options=po), paths))
-    return pa.concat_tables(ts).num_rows
+    return pa.concat_tables(ts)
 
 
 def r_polars(paths, threads):
     import polars as pl
     if len(paths) == 1:
-        return pl.read_csv(paths[0]).height
-    return pl.concat([pl.scan_csv(p) for p in paths]).collect().height
+        return pl.read_csv(paths[0])
+    return pl.concat([pl.scan_csv(p) for p in paths]).collect()
 
 
 def r_duckdb(paths, threads):
@@ -145,19 +144,25 @@ def r_duckdb(paths, threads):
     con = duckdb.connect()
     con.execute(f"SET threads={threads}")
     lst = ", ".join(f"'{p}'" for p in paths)
-    return con.sql(f"SELECT * FROM read_csv([{lst}])").fetch_arrow_table().num_rows
+    return con.sql(f"SELECT * FROM read_csv([{lst}])").fetch_arrow_table()
 
 
 def r_multigil(paths, threads):
     import multigil as mg
     src = paths[0] if len(paths) == 1 else paths
-    return mg.read_csv(src, workers=threads).num_rows
+    return mg.read_csv(src, workers=threads)
 
 
 READERS = {"csv.reader": r_csv, "csv+procpool": r_csv_procs,
            "pandas": r_pandas, "pyarrow": r_pyarrow,
            "polars": r_polars, "duckdb": r_duckdb, "multigil": r_multigil}
 SINGLE_THREADED = {"csv.reader", "pandas"}
+# Rows of each reader's result.
+ROWS = {"csv.reader": lambda cols: len(cols[0]),
+        "csv+procpool": lambda parts: sum(len(p[0]) for p in parts),
+        "pandas": lambda dfs: sum(len(d) for d in dfs),
+        "pyarrow": lambda t: t.num_rows, "polars": lambda t: t.height,
+        "duckdb": lambda t: t.num_rows, "multigil": lambda t: t.num_rows}
 
 
 IMPORTS = {"csv.reader": ["csv"], "csv+procpool": ["csv", "concurrent.futures"],
@@ -167,9 +172,12 @@ IMPORTS = {"csv.reader": ["csv"], "csv+procpool": ["csv", "concurrent.futures"],
 
 def child(name, paths, threads, repeat):
     """One reader in this process: imports, says ready, waits for go, then
-    the best of repeat reads as JSON."""
+    the best of repeat reads as JSON. A read's clock covers dropping its
+    result too, unless BENCH_HOLD=1 (then the result is dropped after the
+    clock stops)."""
     import importlib
     fn = READERS[name]
+    hold = os.environ.get("BENCH_HOLD") == "1"
     for m in IMPORTS[name]:
         importlib.import_module(m)
     if os.environ.get("BENCH_PIN") == "1" and threads == 1:
@@ -182,8 +190,14 @@ def child(name, paths, threads, repeat):
     for _ in range(repeat):
         c0 = _cpu_seconds()
         t0 = time.perf_counter()
-        rows = fn(paths, threads)
+        result = fn(paths, threads)
+        if not hold:
+            rows = ROWS[name](result)
+            del result
         dt = time.perf_counter() - t0
+        if hold:
+            rows = ROWS[name](result)
+            del result
         if best is None or dt < best:
             best, cpu = dt, _cpu_seconds() - c0
     print(json.dumps({"best": best, "rows": rows, "cpu": cpu}), flush=True)
@@ -284,6 +298,9 @@ def main():
     ap.add_argument("--pin", action="store_true",
                     help="run the 1-thread reads on one CPU (affinity), "
                          "threads a library starts by itself included")
+    ap.add_argument("--hold", action="store_true",
+                    help="stop each read's clock before its result is "
+                         "dropped (by default the clock covers the drop)")
     ap.add_argument("--child", nargs=argparse.REMAINDER)
     a = ap.parse_args()
     if a.child:
@@ -291,13 +308,16 @@ def main():
         return child(name, paths, int(threads), int(repeat))
     if a.pin:
         os.environ["BENCH_PIN"] = "1"
+    if a.hold:
+        os.environ["BENCH_HOLD"] = "1"
     d = a.dir or tempfile.mkdtemp(prefix="bench_csv_")
     one, many = write_files(d, a.mb, a.files, a.reuse)
     nbytes = os.path.getsize(one)
     print(f"# {nbytes / 1e6:.0f} MB in 1 file and {a.files} files; best of "
           f"{a.repeat} interleaved runs x {a.inner} reads; MB/s of input "
           f"(noisy: shared machine); load {os.getloadavg()[0]:.1f}"
-          + ("; 1-thread reads pinned to one CPU" if a.pin else ""))
+          + ("; 1-thread reads pinned to one CPU" if a.pin else "")
+          + ("; results dropped after the clock" if a.hold else ""))
     every = {"1f1t": ("1 file", [one], 1), "1f2t": ("1 file", [one], 2),
              "mf1t": (f"{a.files} files", many, 1),
              "mf2t": (f"{a.files} files", many, 2)}
