@@ -390,6 +390,21 @@ def test_header_names_skip_rows_footer_n_rows():
     assert t.column_names == ["column_0", "column_1"]
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("chunk", [None, 3])
+def test_invalid_utf8_in_a_dropped_footer_is_not_an_error(workers, chunk):
+    # The UTF-8 check runs when a chunk is parsed; the chunk cut short to
+    # drop the footer is checked again over the rows it keeps.
+    data = b"a,b\nx,1\ny,2\n\xff,3\n"
+    t = mg.read_csv(data, skip_footer=1, workers=workers, chunk_size=chunk)
+    assert t.to_pydict() == {"a": ["x", "y"], "b": [1, 2]}
+    with pytest.raises(mg.CSVError, match="invalid UTF-8") as e:
+        mg.read_csv(data, workers=workers, chunk_size=chunk)
+    assert e.value.line == 4
+    t = mg.read_csv(data, n_rows=2, workers=workers, chunk_size=chunk)
+    assert t.to_pydict() == {"a": ["x", "y"], "b": [1, 2]}
+
+
 def test_columns_selection_by_name_and_index():
     t = mg.read_csv(b"a,b,c\n1,x,2.5\n", columns=["c", 0])
     assert t.column_names == ["c", "a"]

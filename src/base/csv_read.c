@@ -132,6 +132,17 @@ task_scan(void *ctx, size_t i)
     mg_csv_scan(&r->dfa, s->buf + c->b, c->e - c->b, c->trans);
 }
 
+/* A column stored as strings is emitted as strings: its UTF-8 is checked
+ * right after a parse of the chunk (while its bytes are in this
+ * thread's cache), over the rows that parse kept. */
+static void
+check_utf8(run *r, chunk *c)
+{
+    for (size_t k = 0; k < r->j->ncols; k++) {
+        c->bad_utf8[k] = mg_csv_col_bad_utf8(&c->tok.cols[k]);
+    }
+}
+
 static void
 task_parse(void *ctx, size_t i)
 {
@@ -141,11 +152,7 @@ task_parse(void *ctx, size_t i)
     (void)mg_csv_parse(&r->popts, s->buf, c->rs, c->re, r->max_rows, -1, 0,
                        &c->tok, 1);
     c->parsed_by = mg_csv_team_member();
-    /* A column stored as strings is emitted as strings: its UTF-8 is
-     * checked now, while its bytes are in this thread's cache. */
-    for (size_t k = 0; k < r->j->ncols; k++) {
-        c->bad_utf8[k] = mg_csv_col_bad_utf8(&c->tok.cols[k]);
-    }
+    check_utf8(r, c);
 }
 
 /* The parsed input of a file mapping is dropped from the process a few
@@ -852,6 +859,7 @@ round_rows(run *r, size_t *failed, int *done)
                 chunk_error(j, c);
                 return -1;
             }
+            check_utf8(r, c); /* of the rows kept only */
         }
         if (c->tok.nskipped && j->nskipped == 0) {
             j->first_skipped_seg = c->seg;
