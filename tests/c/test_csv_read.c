@@ -157,6 +157,24 @@ check_output(const mg_csv_job *j, size_t nrows)
     return 1;
 }
 
+/* A read of the NCOLS columns of segs, types inferred, "" the null. */
+static void
+job_init(mg_csv_job *j, const mg_csv_segment *segs, size_t nsegs,
+         size_t chunk, int threads)
+{
+    static const int forced[NCOLS] = {-1, -1, -1, -1, -1, -1,
+                                      -1, -1, -1, -1, -1, -1};
+    static const int keep[NCOLS] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+    *j = (mg_csv_job){.dialect = &dialect, .segs = segs, .nsegs = nsegs,
+                      .nfields = NCOLS, .keep = keep, .ncols = NCOLS,
+                      .forced = forced, .bad_lines = MG_CSV_BAD_ERROR,
+                      .n_rows = SIZE_MAX, .chunk_size = chunk,
+                      .nthreads = threads};
+    j->values.nulls.n = 1;
+    j->values.nulls.s[0] = "";
+    j->values.nulls.len[0] = 0;
+}
+
 CTEST(csv_read_wide_table_on_a_team_puts_every_value_in_place)
 {
     const size_t per_seg = ctest_slow() ? 300 : 1500;
@@ -167,28 +185,11 @@ CTEST(csv_read_wide_table_on_a_team_puts_every_value_in_place)
         CHECK(m != NULL);
         segs[s] = (mg_csv_segment){m, 0, lens[s], 1};
     }
-    static const int forced[NCOLS] = {-1, -1, -1, -1, -1, -1,
-                                      -1, -1, -1, -1, -1, -1};
-    static const int keep[NCOLS] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
     int ok = 1;
     for (int threads = 1; threads <= 4 && ok; threads++) {
         for (size_t chunk = 700; chunk <= 70000 && ok; chunk *= 10) {
             mg_csv_job j;
-            memset(&j, 0, sizeof(j));
-            j.dialect = &dialect;
-            j.segs = segs;
-            j.nsegs = NSEGS;
-            j.nfields = NCOLS;
-            j.keep = keep;
-            j.ncols = NCOLS;
-            j.forced = forced;
-            j.values.nulls.n = 1;
-            j.values.nulls.s[0] = "";
-            j.values.nulls.len[0] = 0;
-            j.bad_lines = MG_CSV_BAD_ERROR;
-            j.n_rows = SIZE_MAX;
-            j.chunk_size = chunk;
-            j.nthreads = threads;
+            job_init(&j, segs, NSEGS, chunk, threads);
             ok = mg_csv_read(&j) == MG_CSV_OK
                  && check_output(&j, NSEGS * per_seg);
             if (!ok) {
@@ -244,25 +245,8 @@ CTEST(csv_read_of_a_big_mapped_file_drops_what_it_parsed)
     (void)sink;
     CHECK(mapped_kib(m) >= (long)(len / 1024) - 8);
     mg_csv_segment seg = {m, 0, len, 1};
-    static const int forced[NCOLS] = {-1, -1, -1, -1, -1, -1,
-                                      -1, -1, -1, -1, -1, -1};
-    static const int keep[NCOLS] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
     mg_csv_job j;
-    memset(&j, 0, sizeof(j));
-    j.dialect = &dialect;
-    j.segs = &seg;
-    j.nsegs = 1;
-    j.nfields = NCOLS;
-    j.keep = keep;
-    j.ncols = NCOLS;
-    j.forced = forced;
-    j.values.nulls.n = 1;
-    j.values.nulls.s[0] = "";
-    j.values.nulls.len[0] = 0;
-    j.bad_lines = MG_CSV_BAD_ERROR;
-    j.n_rows = SIZE_MAX;
-    j.chunk_size = (size_t)1 << 20;
-    j.nthreads = 2;
+    job_init(&j, &seg, 1, (size_t)1 << 20, 2);
     int ok = mg_csv_read(&j) == MG_CSV_OK && check_output(&j, rows);
     mg_csv_job_free(&j);
     /* What is still mapped: the batch not yet dropped (under 8 MiB) and
