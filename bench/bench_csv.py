@@ -63,6 +63,7 @@ def write_files(d, mb, nfiles, reuse=False):
     one = os.path.join(d, "one.csv")
     many = [os.path.join(d, f"part{k:02d}.csv") for k in range(nfiles)]
     stamp = os.path.join(d, f"done-{mb}-{nfiles}")
+    os.makedirs(d, exist_ok=True)
     if reuse and os.path.exists(stamp):
         return one, many
     rows = gen_rows(mb * 1_000_000)

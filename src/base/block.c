@@ -3,7 +3,10 @@
  * Owns the memory of blocks: heap for small ones, a memfd mapped
  * MAP_SHARED for large ones (a child process maps the same pages), or
  * anonymous private pages where memfd_create is missing; and the mapping
- * of a memfd another process handed over (mg_block_from_fd).
+ * of a memfd another process handed over (mg_block_from_fd). The mapping
+ * of a large block that goes is offered to block_cache.c, and a new large
+ * block takes one from there first, unless another process may map it
+ * (its fd was shared, or a fork happened since it was made).
  * Never calls the Python C API that needs a thread state: a block may be
  * released by any thread, with or without an interpreter attached. No
  * locks: the refcount and the access word (frozen bit + writable-export
@@ -15,12 +18,14 @@
 #endif
 #include "base.h"
 #include "block.h"
+#include "block_cache.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h> /* mmap, munmap, memfd_create */
 #include <sys/stat.h> /* fstat */
+#include <fcntl.h>    /* fallocate */
 #include <unistd.h>   /* sysconf, ftruncate, close */
 
 /* Blocks this large come straight from mmap (of a memfd): the kernel
@@ -59,11 +64,17 @@ block_memfd(size_t len)
 }
 
 static void *
-block_map(size_t nbytes, size_t *mapped, int *fd)
+block_map(size_t nbytes, int zero, size_t *mapped, int *fd, int *recycled)
 {
     size_t len = page_round(nbytes);
     if (len == 0) {
         return NULL;
+    }
+    void *c;
+    if (mg_block_cache_get(len, zero, &c, fd)) {
+        *mapped = len;
+        *recycled = 1;
+        return c;
     }
     *fd = block_memfd(len);
     void *p = *fd >= 0
@@ -83,8 +94,8 @@ block_map(size_t nbytes, size_t *mapped, int *fd)
 
 static atomic_size_t live_blocks;
 
-mg_block *
-mg_block_new(size_t nbytes)
+static mg_block *
+block_new(size_t nbytes, int zero)
 {
     mg_block *b = malloc(sizeof(*b));
     if (b == NULL) {
@@ -103,8 +114,10 @@ mg_block_new(size_t nbytes)
     }
     b->mapped = 0;
     b->fd = -1;
+    b->recycled = 0;
+    b->epoch = mg_block_cache_epoch();
     if (alloc >= MG_BLOCK_MMAP_MIN) {
-        data = block_map(alloc, &b->mapped, &b->fd); /* page-aligned, zeroed */
+        data = block_map(alloc, zero, &b->mapped, &b->fd, &b->recycled);
         if (data == NULL) {
             free(b);
             return NULL;
@@ -119,10 +132,34 @@ mg_block_new(size_t nbytes)
     }
     mg_handle_init(&b->h, &mg_block_kind);
     atomic_init(&b->access, 0);
+    atomic_init(&b->reusable, b->fd >= 0);
     b->nbytes = nbytes;
     b->data = data;
     atomic_fetch_add(&live_blocks, 1);
     return b;
+}
+
+mg_block *
+mg_block_new(size_t nbytes)
+{
+    return block_new(nbytes, 1);
+}
+
+mg_block *
+mg_block_new_uninit(size_t nbytes)
+{
+    return block_new(nbytes, 0);
+}
+
+void
+mg_block_trim(mg_block *b, size_t used)
+{
+    size_t from = page_round(used);
+    if (!b->recycled || b->fd < 0 || from >= b->mapped) {
+        return;
+    }
+    (void)fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                    (off_t)from, (off_t)(b->mapped - from));
 }
 
 /* The kind's destroy: runs once, after the last reference went. */
@@ -130,7 +167,13 @@ static void
 block_destroy(mg_handle *h)
 {
     mg_block *b = (mg_block *)h;
-    if (b->mapped) {
+    int kept = b->mapped && atomic_load(&b->reusable)
+               && b->epoch == mg_block_cache_epoch()
+               && mg_block_cache_put(b->data, b->mapped, b->fd);
+    if (kept) {
+        /* the cache owns the mapping and the fd now */
+    }
+    else if (b->mapped) {
         munmap(b->data, b->mapped);
         if (b->fd >= 0) {
             close(b->fd);
@@ -171,6 +214,9 @@ mg_block_from_fd(int fd, size_t nbytes, int readonly)
     }
     mg_handle_init(&b->h, &mg_block_kind);
     atomic_init(&b->access, readonly ? (size_t)1 : 0); /* 1: frozen */
+    atomic_init(&b->reusable, 0); /* another process's memfd */
+    b->recycled = 0;
+    b->epoch = mg_block_cache_epoch();
     b->nbytes = nbytes;
     b->data = p;
     b->mapped = len;
@@ -182,6 +228,13 @@ mg_block_from_fd(int fd, size_t nbytes, int readonly)
 int
 mg_block_fd(const mg_block *b)
 {
+    return b->fd;
+}
+
+int
+mg_block_share_fd(mg_block *b)
+{
+    atomic_store(&b->reusable, 0);
     return b->fd;
 }
 

@@ -36,6 +36,11 @@ typedef struct mg_block {
     atomic_size_t access;
     size_t mapped;     /* bytes mmap'd for data (large blocks), else 0 */
     int fd;            /* the memfd behind data (owned), or -1 */
+    /* 1 while the mapping may go to block_cache.c when the block goes:
+     * a memfd of this process's that no other process was given. */
+    atomic_int reusable;
+    int recycled;        /* 1: the mapping came from the cache */
+    unsigned long epoch; /* mg_block_cache_epoch() when made */
 } mg_block;
 
 /* Blocks at least this large are memfd-backed where the system allows. */
@@ -43,6 +48,12 @@ typedef struct mg_block {
 
 /* A new zero-filled block with one reference, or NULL when out of memory. */
 mg_block *mg_block_new(size_t nbytes);
+/* The same, its bytes unspecified (a large one may hold what a freed
+ * block left): for a writer that writes every byte anyone will read. */
+mg_block *mg_block_new_uninit(size_t nbytes);
+/* Gives back the pages of a large block past its first used bytes, which
+ * a recycled mapping may still hold (a fresh one has none there). */
+void mg_block_trim(mg_block *b, size_t used);
 void mg_block_incref(mg_block *b);
 void mg_block_decref(mg_block *b); /* NULL-safe */
 /* The block a handle of kind mg_block_kind is, else NULL. */
@@ -56,8 +67,12 @@ void mg_block_export_end(mg_block *b);
 /* Make the block read-only for good: 0 (also if it already was), or -1,
  * changing nothing, while writable exports exist (*nexports: how many). */
 int mg_block_freeze(mg_block *b, size_t *nexports);
-/* The memfd behind the block (still owned by it), or -1 for heap memory. */
+/* The memfd behind the block (still owned by it), or -1 for heap memory,
+ * for this process's own writes. */
 int mg_block_fd(const mg_block *b);
+/* The same, for handing to another process: the block's mapping is then
+ * never reused after it goes (the other process may still map it). */
+int mg_block_share_fd(mg_block *b);
 /* A block over the memfd fd that another process created, with one
  * reference: maps its first nbytes (PROT_READ only when readonly, and the
  * block is then frozen) and takes ownership of fd. NULL, fd left open and

@@ -772,15 +772,21 @@ mg_csv_col_emit(mg_csv_col *c, mg_csv_type t, const mg_csv_out *o)
     sink vals = {o->values, o->values_fd};
     size_t size = mg_csv_type_size(t);
     if (c->n == c->nulls && c->store != (int)t) {
-        if (t == MG_CSV_FLOAT) {
-            stage g;
-            stage_init(&g, &vals, o->row0 * size);
-            for (size_t r = 0; r < n; r++) {
-                *(double *)stage_slot(&g, size) = NAN;
+        /* No values kept: NaN for floats, zero bytes for the rest (the
+         * block may hold a freed block's bytes). */
+        stage g;
+        stage_init(&g, &vals, o->row0 * size);
+        for (size_t r = 0; r < n; r++) {
+            void *slot = stage_slot(&g, size);
+            if (t == MG_CSV_FLOAT) {
+                *(double *)slot = NAN;
             }
-            stage_flush(&g);
+            else {
+                memset(slot, 0, size);
+            }
         }
-        return; /* the block is zeroed */
+        stage_flush(&g);
+        return;
     }
     if (c->store == (int)t && size == sizeof(mg_csv_num)) {
         sink_put(&vals, o->row0 * size, c->vals, n * size);

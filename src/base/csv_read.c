@@ -5,7 +5,9 @@
  * the columns whose type the chunk's values cannot give; emit into the
  * output columns) and the serial unification of types between them. The
  * outputs are reserved for the worst case (sparse memfd blocks: only the
- * rows written cost memory) and a column whose type widens after rows
+ * rows written cost memory; value and string blocks are not zeroed, as a
+ * recycled one may hold a freed block's bytes, so every byte the result
+ * shows is written here, and the pages past it given back) and a column whose type widens after rows
  * were emitted is converted in place (int64 to float64) or built again
  * from the input. A round's chunk buffers are used again by the next
  * round, so a read needs its result plus a few chunks. With a row limit
@@ -565,11 +567,12 @@ first_cell_error(run *r, chunk *c)
     return 1;
 }
 
-/* A zeroed block for an output buffer, with huge pages when large. */
+/* A block for an output buffer, zeroed when zero, with huge pages when
+ * large. */
 static mg_block *
-out_block(size_t n)
+out_block(size_t n, int zero)
 {
-    mg_block *b = mg_block_new(n);
+    mg_block *b = zero ? mg_block_new(n) : mg_block_new_uninit(n);
     if (b != NULL && b->mapped) {
         mg_csv_mem_advise(b->data, b->mapped);
     }
@@ -638,11 +641,15 @@ new_values(run *r, size_t k, mg_csv_type t)
     col->values = col->bytes = NULL;
     col->type = t;
     if (t == MG_CSV_STR) {
-        col->values = out_block((r->cap_rows + 1) * sizeof(int64_t));
-        col->bytes = out_block(r->cap_bytes ? r->cap_bytes : 1);
-        return col->values != NULL && col->bytes != NULL ? 0 : -1;
+        col->values = out_block((r->cap_rows + 1) * sizeof(int64_t), 0);
+        col->bytes = out_block(r->cap_bytes ? r->cap_bytes : 1, 0);
+        if (col->values == NULL || col->bytes == NULL) {
+            return -1;
+        }
+        memset(col->values->data, 0, r->rows * sizeof(int64_t));
+        return 0;
     }
-    col->values = out_block(r->cap_rows * mg_csv_type_size(t));
+    col->values = out_block(r->cap_rows * mg_csv_type_size(t), 0);
     if (col->values == NULL) {
         return -1;
     }
@@ -652,6 +659,9 @@ new_values(run *r, size_t k, mg_csv_type t)
             v[i] = NAN;
         }
     }
+    else {
+        memset(col->values->data, 0, r->rows * mg_csv_type_size(t));
+    }
     return 0;
 }
 
@@ -660,7 +670,7 @@ static int
 new_validity(run *r, size_t k)
 {
     mg_csv_colout *col = &r->j->cols[k];
-    col->validity = out_block(r->cap_rows / 8 + 1);
+    col->validity = out_block(r->cap_rows / 8 + 1, 1); /* OR'd into */
     if (col->validity == NULL) {
         return -1;
     }
@@ -988,6 +998,24 @@ pass_buffers(run *r, size_t wave0, size_t n, size_t next0)
     }
 }
 
+/* Gives back the pages past the result's rows that a recycled block may
+ * still hold from the block before. */
+static void
+trim_column(mg_csv_colout *col, size_t rows)
+{
+    if (col->type == MG_CSV_STR) {
+        mg_block_trim(col->values, (rows + 1) * sizeof(int64_t));
+        mg_block_trim(col->bytes,
+                      (size_t)((int64_t *)col->values->data)[rows]);
+    }
+    else {
+        mg_block_trim(col->values, rows * mg_csv_type_size(col->type));
+    }
+    if (col->validity != NULL) {
+        mg_block_trim(col->validity, (rows + 7) / 8);
+    }
+}
+
 static mg_csv_code
 read_stages(run *r)
 {
@@ -1035,6 +1063,7 @@ read_stages(run *r)
         if (j->cols[k].type == MG_CSV_STR) {
             ((int64_t *)j->cols[k].values->data)[r->rows] = r->oc[k].bytes;
         }
+        trim_column(&j->cols[k], r->rows);
     }
     j->nrows = r->rows;
     return MG_CSV_OK;

@@ -9,6 +9,7 @@
  */
 #include "core.h"
 #include "block.h"
+#include "block_cache.h"
 #include "csvread.h"
 #include "tablecols.h"
 #include "kernels.h"
@@ -52,6 +53,31 @@ core_live_blocks(PyObject *mod, PyObject *unused)
 }
 
 static PyObject *
+core_block_cache(PyObject *mod, PyObject *unused)
+{
+    (void)mod;
+    (void)unused;
+    mg_block_cache_stats s;
+    mg_block_cache_stats_get(&s);
+    return Py_BuildValue("{snsnsnsnsn}", "held_bytes",
+                         (Py_ssize_t)s.held_bytes, "entries",
+                         (Py_ssize_t)s.entries, "limit_bytes",
+                         (Py_ssize_t)s.limit_bytes, "puts",
+                         (Py_ssize_t)s.puts, "hits", (Py_ssize_t)s.hits);
+}
+
+static PyObject *
+core_block_cache_release(PyObject *mod, PyObject *unused)
+{
+    (void)mod;
+    (void)unused;
+    Py_BEGIN_ALLOW_THREADS
+    mg_block_cache_release();
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+static PyObject *
 core_interpreter_id(PyObject *mod, PyObject *unused)
 {
     (void)mod;
@@ -64,6 +90,14 @@ static PyMethodDef core_methods[] = {
     {"_live_blocks", core_live_blocks, METH_NOARGS,
      PyDoc_STR("_live_blocks($module, /)\n--\n\n"
                "Number of shared memory blocks alive in the process.")},
+    {"_block_cache", core_block_cache, METH_NOARGS,
+     PyDoc_STR("_block_cache($module, /)\n--\n\n"
+               "The cache of freed large blocks: bytes held, entries, "
+               "limit, and mappings taken (puts) and given out (hits).")},
+    {"release_cached_memory", core_block_cache_release, METH_NOARGS,
+     PyDoc_STR("release_cached_memory($module, /)\n--\n\n"
+               "Gives the memory of freed large blocks, kept a second "
+               "for reuse, back to the system now.")},
     {"interpreter_id", core_interpreter_id, METH_NOARGS,
      PyDoc_STR("interpreter_id($module, /)\n--\n\n"
                "The id of the interpreter that calls this (0 is the main "

@@ -37,7 +37,8 @@ sharedproc_export(PyObject *mod, PyObject *obj)
     mg_block *b = a->block;
     Py_ssize_t offset = a->base - (char *)b->data;
     char code[2] = {a->dtype->code, 0};
-    return Py_BuildValue("(innnnsiK)", mg_block_fd(b), (Py_ssize_t)b->nbytes,
+    return Py_BuildValue("(innnnsiK)", mg_block_share_fd(b),
+                         (Py_ssize_t)b->nbytes,
                          offset, a->length, a->stride, code,
                          mg_block_is_frozen(b),
                          (unsigned long long)(uintptr_t)b);

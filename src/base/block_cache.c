@@ -1,0 +1,374 @@
+/* block_cache.c - freed memfd mappings kept for reuse (see block_cache.h).
+ *
+ * Owns: the cache (a few slots, each a mapping, its memfd, the bytes of
+ * its written pages and when it came in), its limit, and the reaper: a
+ * thread of this file's own, started at the first put, that gives back
+ * every mapping unused for IDLE_NS. Also the fork epoch: at a fork the
+ * child gives back every cached mapping (the parent may write them
+ * again) and both sides bump the epoch.
+ * Locks: one mutex, cache.mu, a leaf: held only to move entries in or out
+ * and to read the counters; munmap, close, ftruncate, mremap and the
+ * zeroing run with it released. Never calls user code or Python.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* mremap, fallocate, SEEK_DATA */
+#endif
+#include "base.h"
+#include "block_cache.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SLOTS 32
+#define IDLE_NS 1000000000LL /* a mapping unused this long goes back */
+#define DEFAULT_MAX ((size_t)512 << 20)
+
+typedef struct entry {
+    void *data;
+    size_t len;    /* mapped bytes (the memfd's size) */
+    int fd;
+    size_t held;   /* bytes of its written pages */
+    int64_t since; /* CLOCK_MONOTONIC ns when it came in */
+} entry;
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* the reaper waits here (CLOCK_MONOTONIC) */
+    entry e[SLOTS];
+    size_t n, held, limit, puts, hits;
+    int reaper; /* 1 while the reaper thread runs (in this process) */
+} cache = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static atomic_ulong epoch;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static int64_t
+now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void
+cond_init(void)
+{
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(&cache.cv, &a);
+    pthread_condattr_destroy(&a);
+}
+
+static void
+free_entries(entry *e, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        munmap(e[i].data, e[i].len);
+        close(e[i].fd);
+    }
+}
+
+/* Takes entry i out (cache.mu held): *out gets it. */
+static void
+take_out(size_t i, entry *out)
+{
+    *out = cache.e[i];
+    cache.held -= out->held;
+    cache.e[i] = cache.e[--cache.n];
+}
+
+/* ---- fork ---- */
+
+static void
+before_fork(void)
+{
+    pthread_mutex_lock(&cache.mu);
+}
+
+static void
+after_fork_parent(void)
+{
+    atomic_fetch_add(&epoch, 1);
+    pthread_mutex_unlock(&cache.mu);
+}
+
+/* The child: one thread, the mutex held by it; the reaper is not here. */
+static void
+after_fork_child(void)
+{
+    atomic_fetch_add(&epoch, 1);
+    free_entries(cache.e, cache.n);
+    cache.n = 0;
+    cache.held = 0;
+    cache.reaper = 0;
+    cond_init(); /* the parent's waiters are not in this process */
+    pthread_mutex_unlock(&cache.mu);
+}
+
+/* ---- set-up ---- */
+
+static size_t
+default_limit(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES);
+    long ps = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || ps <= 0) {
+        return 0;
+    }
+    size_t sixteenth = (size_t)pages / 16 * (size_t)ps;
+    return sixteenth < DEFAULT_MAX ? sixteenth : DEFAULT_MAX;
+}
+
+static void
+init(void)
+{
+    cache.limit = default_limit();
+    const char *s = getenv("MULTIGIL_BLOCK_CACHE_MB");
+    if (s != NULL && *s != '\0') {
+        char *end;
+        errno = 0;
+        unsigned long long mb = strtoull(s, &end, 10);
+        if (errno == 0 && *end == '\0' && mb <= (SIZE_MAX >> 20)) {
+            cache.limit = (size_t)mb << 20;
+        }
+    }
+    cond_init();
+    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+}
+
+/* ---- the reaper ---- */
+
+/* Waits until the oldest entry is due, gives back all that are, forever
+ * (a blocked thread at exit is harmless; it holds no lock then). */
+static void *
+reaper_main(void *unused)
+{
+    (void)unused;
+    entry due[SLOTS];
+    pthread_mutex_lock(&cache.mu);
+    for (;;) {
+        if (cache.n == 0) {
+            pthread_cond_wait(&cache.cv, &cache.mu);
+            continue;
+        }
+        int64_t oldest = cache.e[0].since;
+        for (size_t i = 1; i < cache.n; i++) {
+            if (cache.e[i].since < oldest) {
+                oldest = cache.e[i].since;
+            }
+        }
+        int64_t t = now_ns();
+        if (t < oldest + IDLE_NS) {
+            int64_t d = oldest + IDLE_NS;
+            struct timespec ts = {(time_t)(d / 1000000000LL),
+                                  (long)(d % 1000000000LL)};
+            pthread_cond_timedwait(&cache.cv, &cache.mu, &ts);
+            continue;
+        }
+        size_t nd = 0;
+        for (size_t i = cache.n; i-- > 0;) {
+            if (cache.e[i].since + IDLE_NS <= t) {
+                take_out(i, &due[nd++]);
+            }
+        }
+        pthread_mutex_unlock(&cache.mu);
+        free_entries(due, nd);
+        pthread_mutex_lock(&cache.mu);
+    }
+    pthread_mutex_unlock(&cache.mu); /* not reached */
+    return NULL;
+}
+
+/* Starts the reaper (cache.mu held), with every signal blocked in it so
+ * that signals stay with the threads that handle them: 0 or -1. */
+static int
+start_reaper(void)
+{
+    if (cache.reaper) {
+        return 0;
+    }
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&a, 64 * 1024);
+    pthread_t t;
+    int rc = pthread_create(&t, &a, reaper_main, NULL);
+    pthread_attr_destroy(&a);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        return -1;
+    }
+    cache.reaper = 1;
+    return 0;
+}
+
+/* ---- put and get ---- */
+
+int
+mg_block_cache_put(void *data, size_t len, int fd)
+{
+    pthread_once(&once, init);
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_blocks < 0) {
+        return 0;
+    }
+    size_t held = (size_t)st.st_blocks * 512;
+    entry out[SLOTS];
+    size_t nout = 0;
+    int kept = 0;
+    pthread_mutex_lock(&cache.mu);
+    if (cache.limit > 0 && held <= cache.limit && start_reaper() == 0) {
+        /* Room: the oldest go first. */
+        while (cache.n == SLOTS || cache.held + held > cache.limit) {
+            size_t old = 0;
+            for (size_t i = 1; i < cache.n; i++) {
+                if (cache.e[i].since < cache.e[old].since) {
+                    old = i;
+                }
+            }
+            take_out(old, &out[nout++]);
+        }
+        cache.e[cache.n++] = (entry){data, len, fd, held, now_ns()};
+        cache.held += held;
+        cache.puts++;
+        kept = 1;
+        pthread_cond_signal(&cache.cv);
+    }
+    pthread_mutex_unlock(&cache.mu);
+    free_entries(out, nout);
+    return kept;
+}
+
+/* Zeroes the written pages of fd's mapping data[0, len): a hole reads as
+ * zero already, and writing it would allocate it. */
+static void
+zero_written(void *data, int fd, size_t len)
+{
+    off_t at = 0;
+    while ((size_t)at < len) {
+        off_t d = lseek(fd, at, SEEK_DATA);
+        if (d < 0) {
+            if (errno != ENXIO) { /* no SEEK_DATA: every byte, then */
+                memset((char *)data + at, 0, len - (size_t)at);
+            }
+            return;
+        }
+        if ((size_t)d >= len) {
+            return;
+        }
+        off_t h = lseek(fd, d, SEEK_HOLE);
+        if (h < 0 || (size_t)h > len) {
+            h = (off_t)len;
+        }
+        memset((char *)data + d, 0, (size_t)(h - d));
+        at = h;
+    }
+}
+
+/* Entry e made len bytes long: 0, or -1 (e given back). */
+static int
+resize(entry *e, size_t len)
+{
+    if (e->len == len) {
+        return 0;
+    }
+    if (ftruncate(e->fd, (off_t)len) != 0) {
+        free_entries(e, 1);
+        return -1;
+    }
+    if (len < e->len) {
+        munmap((char *)e->data + len, e->len - len);
+        e->len = len;
+        return 0;
+    }
+    void *q = mremap(e->data, e->len, len, MREMAP_MAYMOVE);
+    if (q == MAP_FAILED) {
+        free_entries(e, 1);
+        return -1;
+    }
+    e->data = q;
+    e->len = len;
+    return 0;
+}
+
+int
+mg_block_cache_get(size_t len, int zero, void **data, int *fd)
+{
+    pthread_once(&once, init);
+    entry e;
+    pthread_mutex_lock(&cache.mu);
+    size_t best = SIZE_MAX, big = SIZE_MAX;
+    for (size_t i = 0; i < cache.n; i++) {
+        size_t l = cache.e[i].len;
+        if (l >= len && (best == SIZE_MAX || l < cache.e[best].len)) {
+            best = i;
+        }
+        if (big == SIZE_MAX || l > cache.e[big].len) {
+            big = i;
+        }
+    }
+    if (best == SIZE_MAX) {
+        best = big; /* none large enough: the largest, grown */
+    }
+    if (best == SIZE_MAX) {
+        pthread_mutex_unlock(&cache.mu);
+        return 0;
+    }
+    take_out(best, &e);
+    cache.hits++;
+    pthread_mutex_unlock(&cache.mu);
+    if (resize(&e, len) != 0) {
+        return 0;
+    }
+    if (zero) {
+        zero_written(e.data, e.fd, len);
+    }
+    *data = e.data;
+    *fd = e.fd;
+    return 1;
+}
+
+void
+mg_block_cache_release(void)
+{
+    pthread_once(&once, init);
+    entry out[SLOTS];
+    pthread_mutex_lock(&cache.mu);
+    size_t n = cache.n;
+    memcpy(out, cache.e, n * sizeof(entry));
+    cache.n = 0;
+    cache.held = 0;
+    pthread_mutex_unlock(&cache.mu);
+    free_entries(out, n);
+}
+
+void
+mg_block_cache_stats_get(mg_block_cache_stats *out)
+{
+    pthread_once(&once, init);
+    pthread_mutex_lock(&cache.mu);
+    out->held_bytes = cache.held;
+    out->entries = cache.n;
+    out->limit_bytes = cache.limit;
+    out->puts = cache.puts;
+    out->hits = cache.hits;
+    pthread_mutex_unlock(&cache.mu);
+}
+
+unsigned long
+mg_block_cache_epoch(void)
+{
+    return atomic_load(&epoch);
+}
