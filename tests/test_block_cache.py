@@ -23,7 +23,7 @@ def stats():
 
 
 def test_a_freed_block_serves_the_next_and_reads_as_zeros():
-    _core.release_cached_memory()
+    _core._release_cached_memory()
     a = SharedArray(N, dtype="i8")
     for i in range(0, N, 997):
         a[i] = -1
@@ -37,7 +37,7 @@ def test_a_freed_block_serves_the_next_and_reads_as_zeros():
 
 
 def test_a_larger_block_grows_a_cached_one_and_reads_as_zeros():
-    _core.release_cached_memory()
+    _core._release_cached_memory()
     a = SharedArray(N, dtype="i8")
     a[N - 1] = 7
     del a
@@ -51,13 +51,13 @@ def test_release_gives_the_memory_back_now():
     a[0] = 1
     del a
     assert stats()["entries"] >= 1
-    _core.release_cached_memory()
+    _core._release_cached_memory()
     s = stats()
     assert s["entries"] == 0 and s["held_bytes"] == 0
 
 
 def test_cached_memory_goes_back_on_its_own():
-    _core.release_cached_memory()
+    _core._release_cached_memory()
     a = SharedArray(N, dtype="i8")
     a[0] = 1
     del a
@@ -69,7 +69,7 @@ def test_cached_memory_goes_back_on_its_own():
 
 
 def test_a_block_shared_with_a_process_is_not_reused():
-    _core.release_cached_memory()
+    _core._release_cached_memory()
     a = SharedArray(N, dtype="i8")
     fd = _core._shared_export(a)[0]
     assert fd >= 0
@@ -134,45 +134,70 @@ def write(path, rows):
         f.writelines(rows)
 
 
-def test_read_csv_columns_hold_only_what_was_read(tmp_path):
+def leave_stale_mappings(tmp_path, n):
+    """Reads and drops a table of 16 int columns of -1 of n rows: the
+    cache then holds 16 mappings full of 0xff bytes."""
+    stale = tmp_path / "stale.csv"
+    with open(stale, "w", newline="") as f:
+        f.write(",".join(f"s{k}" for k in range(16)) + "\n")
+        f.writelines([",".join(["-1"] * 16) + "\n"] * n)
+    _core._release_cached_memory()
+    t = mg.read_csv(str(stale), workers=1)
+    assert t["s15"].values[n - 1] == -1
+    del t
+    assert stats()["entries"] == 16
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_read_csv_columns_hold_only_what_was_read(tmp_path, workers):
     """Columns of a read that takes the mappings a former read left full
     of -1 bytes: null rows hold 0 (NaN for floats) wherever the nulls
-    fall: a column null in its first chunks and typed later (b), one with
-    whole chunks null (c), one null throughout (d), scattered nulls (e,
-    and f as float)."""
+    fall: a column null in its first chunks and typed later (b), one null
+    throughout (d), scattered nulls (e, and f as float)."""
     n = 60_000
-    stale = tmp_path / "stale.csv"
-    write(stale, ["-1,-1,-1,-1,-1,-1\n"] * n)
     rows = []
     for i in range(n):
         b = "" if i < n // 2 else str(i)
-        c = "" if n // 3 <= i < 2 * n // 3 else str(i)
         e = "" if i % 7 == 0 else str(i)
         f = "" if i % 5 == 0 else f"{i}.5"
-        rows.append(f"{i},{b},{c},,{e},{f}\n")
+        rows.append(f"{i},{b},{i},,{e},{f}\n")
     path = tmp_path / "nulls.csv"
     write(path, rows)
-    for workers in (1, 2):
-        _core.release_cached_memory()
-        t = mg.read_csv(str(stale), workers=workers, chunk_size=4096)
-        assert t["a"].values[n - 1] == -1
-        del t
-        assert stats()["entries"] >= 6
-        hits = stats()["hits"]
-        t = mg.read_csv(str(path), workers=workers, chunk_size=4096)
-        assert stats()["hits"] > hits
-        cols = {k: t[k].values.tolist() for k in "abcdef"}
-        assert cols["a"] == list(range(n))
-        assert cols["b"] == [0] * (n // 2) + list(range(n // 2, n))
-        assert cols["c"] == [0 if n // 3 <= i < 2 * n // 3 else i
-                             for i in range(n)]
-        assert t["d"].type == "string" and cols["d"] == [0] * (n + 1)
-        assert cols["e"] == [0 if i % 7 == 0 else i for i in range(n)]
-        f = cols["f"]
-        assert all((f[i] != f[i]) if i % 5 == 0 else f[i] == i + 0.5
-                   for i in range(n))
-        assert t.to_pydict()["b"][n // 2 - 1:n // 2 + 1] == [None, n // 2]
-        del t
+    leave_stale_mappings(tmp_path, n)
+    hits = stats()["hits"]
+    t = mg.read_csv(str(path), workers=workers, chunk_size=4096)
+    assert stats()["hits"] > hits
+    cols = {k: t[k].values.tolist() for k in "abcdef"}
+    assert cols["a"] == list(range(n)) == cols["c"]
+    assert cols["b"] == [0] * (n // 2) + list(range(n // 2, n))
+    assert t["d"].type == "string" and cols["d"] == [0] * (n + 1)
+    assert cols["e"] == [0 if i % 7 == 0 else i for i in range(n)]
+    f = cols["f"]
+    assert all((f[i] != f[i]) if i % 5 == 0 else f[i] == i + 0.5
+               for i in range(n))
+    assert t.to_pydict()["b"][n // 2 - 1:n // 2 + 1] == [None, n // 2]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_read_csv_bool_chunks_all_null_hold_false(tmp_path, workers):
+    """A bool column (1 byte a row, so a block of its own size in the
+    cache) whose middle third is null, whole chunks of it, into a mapping
+    full of 0xff bytes."""
+    n = 300_000
+    rows = [f"{i},{'' if n // 3 <= i < 2 * n // 3 else 'tf'[i % 2]}\n"
+            for i in range(n)]
+    path = tmp_path / "bools.csv"
+    with open(path, "w", newline="") as f:
+        f.write("a,c\n")
+        f.writelines(rows)
+    leave_stale_mappings(tmp_path, n)
+    hits = stats()["hits"]
+    t = mg.read_csv(str(path), workers=workers, chunk_size=4096,
+                    true_values=("t",), false_values=("f",))
+    assert stats()["hits"] >= hits + 2
+    assert t["c"].type == "bool"
+    assert t["c"].values.tolist() == [
+        False if n // 3 <= i < 2 * n // 3 else i % 2 == 0 for i in range(n)]
 
 
 def test_read_csv_gives_back_what_a_larger_former_read_left(tmp_path):
@@ -182,7 +207,7 @@ def test_read_csv_gives_back_what_a_larger_former_read_left(tmp_path):
     write(big, [f"{i},{i},{i},{i},{i},{i}\n" for i in range(400_000)])
     small = tmp_path / "small.csv"
     write(small, [f"{i},{i},{i},{i},{i},{i}\n" for i in range(100_000)])
-    _core.release_cached_memory()
+    _core._release_cached_memory()
     t = mg.read_csv(str(big), workers=1)
     del t
     held = stats()["held_bytes"]

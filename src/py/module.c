@@ -94,8 +94,8 @@ static PyMethodDef core_methods[] = {
      PyDoc_STR("_block_cache($module, /)\n--\n\n"
                "The cache of freed large blocks: bytes held, entries, "
                "limit, and mappings taken (puts) and given out (hits).")},
-    {"release_cached_memory", core_block_cache_release, METH_NOARGS,
-     PyDoc_STR("release_cached_memory($module, /)\n--\n\n"
+    {"_release_cached_memory", core_block_cache_release, METH_NOARGS,
+     PyDoc_STR("_release_cached_memory($module, /)\n--\n\n"
                "Gives the memory of freed large blocks, kept a second "
                "for reuse, back to the system now.")},
     {"interpreter_id", core_interpreter_id, METH_NOARGS,
