@@ -160,9 +160,12 @@ fuzz: fuzz-build
 
 # `make fuzz-csv` fuzzes the pure-C CSV reader (src/base only, no Python):
 # one-chunk per-cell and tiny-chunk multi-thread reads must agree (tests/fuzz/
-# fuzz_csv.c), under ASan and UBSan. Seeds: tests/fuzz/csv_corpus.
+# fuzz_csv.c), under ASan and UBSan, with every unzeroed output block filled
+# with a byte of its own (MG_POISON_UNINIT), so that an output byte the
+# reader never wrote makes the two reads differ. Seeds: tests/fuzz/csv_corpus.
 FUZZ_CSV_FLAGS := -std=gnu11 -Isrc/base -O1 -g -fno-omit-frame-pointer \
-                  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+                  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+                  -DMG_POISON_UNINIT
 
 $(FUZZDIR)/fuzz_csv: tests/fuzz/fuzz_csv.c $(BASE_SRCS) $(wildcard src/base/*.h) | fuzz-deps
 	@mkdir -p $(@D)

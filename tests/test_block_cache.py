@@ -134,16 +134,17 @@ def write(path, rows):
         f.writelines(rows)
 
 
-def leave_stale_mappings(tmp_path, n):
-    """Reads and drops a table of 16 int columns of -1 of n rows: the
-    cache then holds 16 mappings full of 0xff bytes."""
+def leave_stale_mappings(tmp_path, n, cell="-1"):
+    """Reads and drops a table of 16 columns of n rows of cell (-1: int
+    columns, so mappings full of 0xff bytes; t: bool columns of 1s): the
+    cache then holds 16 mappings full of them."""
     stale = tmp_path / "stale.csv"
     with open(stale, "w", newline="") as f:
         f.write(",".join(f"s{k}" for k in range(16)) + "\n")
-        f.writelines([",".join(["-1"] * 16) + "\n"] * n)
+        f.writelines([",".join([cell] * 16) + "\n"] * n)
     _core._release_cached_memory()
-    t = mg.read_csv(str(stale), workers=1)
-    assert t["s15"].values[n - 1] == -1
+    t = mg.read_csv(str(stale), workers=1, true_values=("t",))
+    assert t["s15"].values[n - 1] == (-1 if cell == "-1" else True)
     del t
     assert stats()["entries"] == 16
 
@@ -180,17 +181,16 @@ def test_read_csv_columns_hold_only_what_was_read(tmp_path, workers):
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_read_csv_bool_chunks_all_null_hold_false(tmp_path, workers):
-    """A bool column (1 byte a row, so a block of its own size in the
-    cache) whose middle third is null, whole chunks of it, into a mapping
-    full of 0xff bytes."""
-    n = 300_000
+    """A bool column whose middle third is null, whole chunks of it, into
+    the mappings of a former read's bool columns, full of 1s."""
+    n = 600_000
     rows = [f"{i},{'' if n // 3 <= i < 2 * n // 3 else 'tf'[i % 2]}\n"
             for i in range(n)]
     path = tmp_path / "bools.csv"
     with open(path, "w", newline="") as f:
         f.write("a,c\n")
         f.writelines(rows)
-    leave_stale_mappings(tmp_path, n)
+    leave_stale_mappings(tmp_path, n, "t")
     hits = stats()["hits"]
     t = mg.read_csv(str(path), workers=workers, chunk_size=4096,
                     true_values=("t",), false_values=("f",))
@@ -206,7 +206,7 @@ def test_read_csv_gives_back_what_a_larger_former_read_left(tmp_path):
     big = tmp_path / "big.csv"
     write(big, [f"{i},{i},{i},{i},{i},{i}\n" for i in range(400_000)])
     small = tmp_path / "small.csv"
-    write(small, [f"{i},{i},{i},{i},{i},{i}\n" for i in range(100_000)])
+    write(small, [f"{i},{i},{i},{i},{i},{i}\n" for i in range(150_000)])
     _core._release_cached_memory()
     t = mg.read_csv(str(big), workers=1)
     del t
@@ -215,7 +215,35 @@ def test_read_csv_gives_back_what_a_larger_former_read_left(tmp_path):
     hits = stats()["hits"]
     t = mg.read_csv(str(small), workers=1)
     assert stats()["hits"] >= hits + 6
-    assert t["f"].values.tolist() == list(range(100_000))
+    assert t["f"].values.tolist() == list(range(150_000))
     del t
     # the small read's blocks, back in the cache, hold about its rows
     assert stats()["held_bytes"] < held / 2
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"),
+                    reason="counts threads in /proc")
+def test_no_thread_is_left_once_the_cache_is_empty():
+    """The reaper ends with the cache empty: a fork then warns of no
+    thread (Python's DeprecationWarning, an error here)."""
+    out = run_child("""
+        import os, time, warnings
+        from multigil import SharedArray, _core
+        def threads():
+            with open("/proc/self/status") as f:
+                return int(next(l for l in f
+                                if l.startswith("Threads:")).split()[1])
+        a = SharedArray(1 << 18, dtype="i8"); a[0] = 1; del a
+        with_entry = threads()
+        _core._release_cached_memory()
+        deadline = time.monotonic() + 10
+        while threads() > 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        warnings.simplefilter("error")
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+        print(with_entry, threads())
+    """)
+    assert out.split() == ["2", "1"]

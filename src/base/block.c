@@ -94,6 +94,20 @@ block_map(size_t nbytes, int zero, size_t *mapped, int *fd, int *recycled)
 
 static atomic_size_t live_blocks;
 
+#ifdef MG_POISON_UNINIT
+/* Fuzz builds: an uninitialised block is filled with a byte that changes
+ * from block to block, so that a byte its writer left unwritten differs
+ * between two reads of one input (tests/fuzz/fuzz_csv.c compares them). */
+static atomic_uint poison_seq;
+
+static void
+poison(void *data, size_t n)
+{
+    unsigned seq = atomic_fetch_add(&poison_seq, 1);
+    memset(data, (int)(0xA5u ^ (seq * 37u)) & 0xff, n);
+}
+#endif
+
 static mg_block *
 block_new(size_t nbytes, int zero)
 {
@@ -130,6 +144,11 @@ block_new(size_t nbytes, int zero)
         free(b);
         return NULL;
     }
+#ifdef MG_POISON_UNINIT
+    if (!zero) {
+        poison(data, nbytes);
+    }
+#endif
     mg_handle_init(&b->h, &mg_block_kind);
     atomic_init(&b->access, 0);
     atomic_init(&b->reusable, b->fd >= 0);
@@ -155,7 +174,11 @@ void
 mg_block_trim(mg_block *b, size_t used)
 {
     size_t from = page_round(used);
-    if (!b->recycled || b->fd < 0 || from >= b->mapped) {
+    if (!b->recycled || b->fd < 0 || used > b->mapped) {
+        return;
+    }
+    memset((char *)b->data + used, 0, from - used); /* the last page's tail */
+    if (from >= b->mapped) {
         return;
     }
     (void)fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
@@ -168,8 +191,7 @@ block_destroy(mg_handle *h)
 {
     mg_block *b = (mg_block *)h;
     int kept = b->mapped && atomic_load(&b->reusable)
-               && b->epoch == mg_block_cache_epoch()
-               && mg_block_cache_put(b->data, b->mapped, b->fd);
+               && mg_block_cache_put(b->data, b->mapped, b->fd, b->epoch);
     if (kept) {
         /* the cache owns the mapping and the fd now */
     }

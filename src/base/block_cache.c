@@ -2,10 +2,12 @@
  *
  * Owns: the cache (a few slots, each a mapping, its memfd, the bytes of
  * its written pages and when it came in), its limit, and the reaper: a
- * thread of this file's own, started at the first put, that gives back
- * every mapping unused for IDLE_NS. Also the fork epoch: at a fork the
- * child gives back every cached mapping (the parent may write them
- * again) and both sides bump the epoch.
+ * thread of this file's own, started by a put when none runs, that gives
+ * back every mapping unused for IDLE_NS and ends once the cache is empty.
+ * Also the fork epoch: at a fork the child gives back every cached
+ * mapping (the parent may write them again) and both sides bump the
+ * epoch. (Mappings another thread had taken out at the fork, to free or
+ * to hand out, stay mapped in the child for its life.)
  * Locks: one mutex, cache.mu, a leaf: held only to move entries in or out
  * and to read the counters; munmap, close, ftruncate, mremap and the
  * zeroing run with it released. Never calls user code or Python.
@@ -142,24 +144,30 @@ init(void)
         }
     }
     cond_init();
+}
+
+/* At load, not in init: a fork while another thread runs init would
+ * run it again in the child (pthread_once restarts there), registering
+ * the handlers twice. */
+__attribute__((constructor)) static void
+register_fork_handlers(void)
+{
     pthread_atfork(before_fork, after_fork_parent, after_fork_child);
 }
 
 /* ---- the reaper ---- */
 
-/* Waits until the oldest entry is due, gives back all that are, forever
- * (a blocked thread at exit is harmless; it holds no lock then). */
+/* Waits until the oldest entry is due and gives back all that are, until
+ * the cache is empty: then it ends, so that a process whose cache is
+ * empty has no thread of it (Python warns at a fork of a process with
+ * threads). */
 static void *
 reaper_main(void *unused)
 {
     (void)unused;
     entry due[SLOTS];
     pthread_mutex_lock(&cache.mu);
-    for (;;) {
-        if (cache.n == 0) {
-            pthread_cond_wait(&cache.cv, &cache.mu);
-            continue;
-        }
+    while (cache.n > 0) {
         int64_t oldest = cache.e[0].since;
         for (size_t i = 1; i < cache.n; i++) {
             if (cache.e[i].since < oldest) {
@@ -184,7 +192,8 @@ reaper_main(void *unused)
         free_entries(due, nd);
         pthread_mutex_lock(&cache.mu);
     }
-    pthread_mutex_unlock(&cache.mu); /* not reached */
+    cache.reaper = 0; /* the next put starts another */
+    pthread_mutex_unlock(&cache.mu);
     return NULL;
 }
 
@@ -217,7 +226,7 @@ start_reaper(void)
 /* ---- put and get ---- */
 
 int
-mg_block_cache_put(void *data, size_t len, int fd)
+mg_block_cache_put(void *data, size_t len, int fd, unsigned long made)
 {
     pthread_once(&once, init);
     struct stat st;
@@ -229,7 +238,10 @@ mg_block_cache_put(void *data, size_t len, int fd)
     size_t nout = 0;
     int kept = 0;
     pthread_mutex_lock(&cache.mu);
-    if (cache.limit > 0 && held <= cache.limit && start_reaper() == 0) {
+    /* The epoch is read under the lock that before_fork holds across a
+     * fork, so a block alive at a fork is never taken. */
+    if (made == atomic_load(&epoch) && cache.limit > 0
+        && held <= cache.limit && start_reaper() == 0) {
         /* Room: the oldest go first. */
         while (cache.n == SLOTS || cache.held + held > cache.limit) {
             size_t old = 0;
@@ -312,14 +324,17 @@ mg_block_cache_get(size_t len, int zero, void **data, int *fd)
     size_t best = SIZE_MAX, big = SIZE_MAX;
     for (size_t i = 0; i < cache.n; i++) {
         size_t l = cache.e[i].len;
-        if (l >= len && (best == SIZE_MAX || l < cache.e[best].len)) {
+        /* Not one much larger than asked: shrinking it frees pages (as
+         * costly as new ones) that a larger block could use. */
+        if (l >= len && l / 4 <= len
+            && (best == SIZE_MAX || l < cache.e[best].len)) {
             best = i;
         }
         if (big == SIZE_MAX || l > cache.e[big].len) {
             big = i;
         }
     }
-    if (best == SIZE_MAX) {
+    if (best == SIZE_MAX && big != SIZE_MAX && cache.e[big].len < len) {
         best = big; /* none large enough: the largest, grown */
     }
     if (best == SIZE_MAX) {
@@ -350,6 +365,7 @@ mg_block_cache_release(void)
     memcpy(out, cache.e, n * sizeof(entry));
     cache.n = 0;
     cache.held = 0;
+    pthread_cond_signal(&cache.cv); /* the reaper ends */
     pthread_mutex_unlock(&cache.mu);
     free_entries(out, n);
 }

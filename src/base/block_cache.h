@@ -8,7 +8,8 @@
  * a read share. A cached mapping is written again in place. Bounded: at
  * most MULTIGIL_BLOCK_CACHE_MB of written pages (default: 1/16 of the
  * machine's memory, at most 512 MiB; 0 turns the cache off), given back
- * to the system after a second unused by a small thread of its own. A
+ * to the system after a second unused by a small thread of its own (which
+ * ends when the cache is empty). A
  * mapping that another process may see (an inherited or handed-over
  * memfd) never comes here: block.c asks mg_block_cache_epoch.
  */
@@ -17,10 +18,12 @@
 
 #include <stddef.h>
 
-/* Offers the mapping data[0, len) of memfd fd, of a block that is gone:
- * 1 when the cache took it (mapping and fd are now the cache's), 0 when
- * the caller must unmap and close them. Any thread. */
-int mg_block_cache_put(void *data, size_t len, int fd);
+/* Offers the mapping data[0, len) of memfd fd, of a block that is gone
+ * and was made in epoch made (mg_block_cache_epoch): 1 when the cache
+ * took it (mapping and fd are now the cache's), 0 when the caller must
+ * unmap and close them (a fork since, the cache full or off). Any
+ * thread. */
+int mg_block_cache_put(void *data, size_t len, int fd, unsigned long made);
 
 /* A cached mapping made len bytes long (len a multiple of the page size),
  * its bytes zero when zero is 1, else as the last user left them: 1 and
@@ -30,7 +33,7 @@ int mg_block_cache_get(size_t len, int zero, void **data, int *fd);
 /* Gives every cached mapping back to the system now. */
 void mg_block_cache_release(void);
 
-/* Counts since the process started (or forked), for tests and tools. */
+/* What is held, and counts since the process started, for tests. */
 typedef struct mg_block_cache_stats {
     size_t held_bytes; /* written pages of the cached mappings */
     size_t entries;

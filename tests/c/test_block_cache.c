@@ -159,3 +159,24 @@ CTEST(block_cache_reaper_runs_beside_puts_and_gets)
     } while (s.entries > 0 && seconds() < deadline);
     CHECK(s.entries == 0 && s.held_bytes == 0);
 }
+
+/* A small block does not shrink a much larger cached mapping. */
+CTEST(block_cache_keeps_a_much_larger_mapping_for_a_larger_block)
+{
+    mg_block_cache_release();
+    mg_block *big = mg_block_new(16 * MIB);
+    CHECK(big != NULL);
+    memset(big->data, 1, 16 * MIB);
+    mg_block_decref(big);
+    mg_block *small = mg_block_new(MIB);
+    CHECK(small != NULL && !small->recycled);
+    mg_block_cache_stats s;
+    mg_block_cache_stats_get(&s);
+    CHECK(s.entries == 1 && s.held_bytes >= 16 * MIB);
+    mg_block_decref(small);
+    mg_block *again = mg_block_new(12 * MIB);
+    CHECK(again != NULL && again->recycled);
+    CHECK(((unsigned char *)again->data)[12 * MIB - 1] == 0);
+    mg_block_decref(again);
+    mg_block_cache_release();
+}
