@@ -17,11 +17,11 @@
 #endif
 #include "base.h"
 #include "block_cache.h"
+#include "thread.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -197,26 +197,14 @@ reaper_main(void *unused)
     return NULL;
 }
 
-/* Starts the reaper (cache.mu held), with every signal blocked in it so
- * that signals stay with the threads that handle them: 0 or -1. */
+/* Starts the reaper (cache.mu held): 0 or -1. */
 static int
 start_reaper(void)
 {
     if (cache.reaper) {
         return 0;
     }
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_attr_t a;
-    pthread_attr_init(&a);
-    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&a, 64 * 1024);
-    pthread_t t;
-    int rc = pthread_create(&t, &a, reaper_main, NULL);
-    pthread_attr_destroy(&a);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc != 0) {
+    if (mg_thread_start_quiet(reaper_main, NULL, 64 * 1024) != 0) {
         return -1;
     }
     cache.reaper = 1;

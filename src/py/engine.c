@@ -35,8 +35,8 @@
 #include "excinfo.h"
 #include "interp.h"
 #include "output.h"
+#include "thread.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -1032,19 +1032,9 @@ interrupt_start_locked(mg_pool *p, mg_worker *w)
     r->ident = w->ident;
     w->interrupters++;
     mg_pool_incref(p);
-    /* The helper never runs user code or starts anything, so blocking
-     * signals in it (only) keeps them for the threads that want them. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_t th;
-    int rc = pthread_create(&th, &attr, interrupt_main, r);
-    pthread_attr_destroy(&attr);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc != 0) {
+    /* The helper never runs user code or starts anything: signals stay
+     * with the threads that want them. */
+    if (mg_thread_start_quiet(interrupt_main, r, 0) != 0) {
         w->interrupters--;
         MG_RAW_FREE(r);
         atomic_fetch_sub(&p->refcnt, 1); /* ours and another remain */
