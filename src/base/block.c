@@ -64,14 +64,15 @@ block_memfd(size_t len)
 }
 
 static void *
-block_map(size_t nbytes, int zero, size_t *mapped, int *fd, int *recycled)
+block_map(size_t nbytes, int zero, uint64_t key, size_t *mapped, int *fd,
+          int *recycled)
 {
     size_t len = page_round(nbytes);
     if (len == 0) {
         return NULL;
     }
     void *c;
-    if (mg_block_cache_get(len, zero, &c, fd)) {
+    if (mg_block_cache_get(len, zero, key, &c, fd)) {
         *mapped = len;
         *recycled = 1;
         return c;
@@ -108,8 +109,8 @@ poison(void *data, size_t n)
 }
 #endif
 
-static mg_block *
-block_new(size_t nbytes, int zero)
+mg_block *
+mg_block_new_for(size_t nbytes, int zero, uint64_t key)
 {
     mg_block *b = malloc(sizeof(*b));
     if (b == NULL) {
@@ -130,8 +131,10 @@ block_new(size_t nbytes, int zero)
     b->fd = -1;
     b->recycled = 0;
     b->epoch = mg_block_cache_epoch();
+    b->key = key;
     if (alloc >= MG_BLOCK_MMAP_MIN) {
-        data = block_map(alloc, zero, &b->mapped, &b->fd, &b->recycled);
+        data = block_map(alloc, zero, key, &b->mapped, &b->fd,
+                         &b->recycled);
         if (data == NULL) {
             free(b);
             return NULL;
@@ -161,13 +164,13 @@ block_new(size_t nbytes, int zero)
 mg_block *
 mg_block_new(size_t nbytes)
 {
-    return block_new(nbytes, 1);
+    return mg_block_new_for(nbytes, 1, 0);
 }
 
 mg_block *
 mg_block_new_uninit(size_t nbytes)
 {
-    return block_new(nbytes, 0);
+    return mg_block_new_for(nbytes, 0, 0);
 }
 
 void
@@ -191,7 +194,8 @@ block_destroy(mg_handle *h)
 {
     mg_block *b = (mg_block *)h;
     int kept = b->mapped && atomic_load(&b->reusable)
-               && mg_block_cache_put(b->data, b->mapped, b->fd, b->epoch);
+               && mg_block_cache_put(b->data, b->mapped, b->fd, b->epoch,
+                                     b->key);
     if (kept) {
         /* the cache owns the mapping and the fd now */
     }
@@ -238,6 +242,7 @@ mg_block_from_fd(int fd, size_t nbytes, int readonly)
     atomic_init(&b->access, readonly ? (size_t)1 : 0); /* 1: frozen */
     atomic_init(&b->reusable, 0); /* another process's memfd */
     b->recycled = 0;
+    b->key = 0;
     b->epoch = mg_block_cache_epoch();
     b->nbytes = nbytes;
     b->data = p;

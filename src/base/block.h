@@ -19,6 +19,7 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "handle.h"
 
 /* The handle kind of blocks (id 1). */
@@ -41,6 +42,7 @@ typedef struct mg_block {
     atomic_int reusable;
     int recycled;        /* 1: the mapping came from the cache */
     unsigned long epoch; /* mg_block_cache_epoch() when made */
+    uint64_t key;        /* its role, for the cache (0: none) */
 } mg_block;
 
 /* Blocks at least this large are memfd-backed where the system allows. */
@@ -51,6 +53,11 @@ mg_block *mg_block_new(size_t nbytes);
 /* The same, its bytes unspecified (a large one may hold what a freed
  * block left): for a writer that writes every byte anyone will read. */
 mg_block *mg_block_new_uninit(size_t nbytes);
+/* Either (zero 1 or 0), for a role named by key (not 0): a large block
+ * takes first the mapping of a freed block of the same role, such as the
+ * same column of a read done again, so that it writes the pages that the
+ * former left (block_cache.h). */
+mg_block *mg_block_new_for(size_t nbytes, int zero, uint64_t key);
 /* Gives back the pages of a large block past its first used bytes, which
  * a recycled mapping may still hold (a fresh one has none there). */
 void mg_block_trim(mg_block *b, size_t used);

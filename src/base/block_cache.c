@@ -39,6 +39,7 @@ typedef struct entry {
     int fd;
     size_t held;   /* bytes of its written pages */
     int64_t since; /* CLOCK_MONOTONIC ns when it came in */
+    uint64_t key;  /* its last user's role (0: none) */
 } entry;
 
 static struct {
@@ -214,7 +215,8 @@ start_reaper(void)
 /* ---- put and get ---- */
 
 int
-mg_block_cache_put(void *data, size_t len, int fd, unsigned long made)
+mg_block_cache_put(void *data, size_t len, int fd, unsigned long made,
+                   uint64_t key)
 {
     pthread_once(&once, init);
     struct stat st;
@@ -240,7 +242,7 @@ mg_block_cache_put(void *data, size_t len, int fd, unsigned long made)
             }
             take_out(old, &out[nout++]);
         }
-        cache.e[cache.n++] = (entry){data, len, fd, held, now_ns()};
+        cache.e[cache.n++] = (entry){data, len, fd, held, now_ns(), key};
         cache.held += held;
         cache.puts++;
         kept = 1;
@@ -303,8 +305,24 @@ resize(entry *e, size_t len)
     return 0;
 }
 
+/* 1 when entry a serves a block of len bytes with key better than b:
+ * its key, then the smaller mapping, then the fewer written pages (the
+ * fewer left over from its last user). */
+static int
+better(const entry *a, const entry *b, uint64_t key)
+{
+    int ak = key != 0 && a->key == key, bk = key != 0 && b->key == key;
+    if (ak != bk) {
+        return ak;
+    }
+    if (a->len != b->len) {
+        return a->len < b->len;
+    }
+    return a->held < b->held;
+}
+
 int
-mg_block_cache_get(size_t len, int zero, void **data, int *fd)
+mg_block_cache_get(size_t len, int zero, uint64_t key, void **data, int *fd)
 {
     pthread_once(&once, init);
     entry e;
@@ -315,7 +333,8 @@ mg_block_cache_get(size_t len, int zero, void **data, int *fd)
         /* Not one much larger than asked: shrinking it frees pages (as
          * costly as new ones) that a larger block could use. */
         if (l >= len && l / 4 <= len
-            && (best == SIZE_MAX || l < cache.e[best].len)) {
+            && (best == SIZE_MAX
+                || better(&cache.e[i], &cache.e[best], key))) {
             best = i;
         }
         if (big == SIZE_MAX || l > cache.e[big].len) {

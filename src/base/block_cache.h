@@ -17,18 +17,23 @@
 #define MG_BLOCK_CACHE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Offers the mapping data[0, len) of memfd fd, of a block that is gone
  * and was made in epoch made (mg_block_cache_epoch): 1 when the cache
  * took it (mapping and fd are now the cache's), 0 when the caller must
  * unmap and close them (a fork since, the cache full or off). Any
  * thread. */
-int mg_block_cache_put(void *data, size_t len, int fd, unsigned long made);
+int mg_block_cache_put(void *data, size_t len, int fd, unsigned long made,
+                       uint64_t key);
 
 /* A cached mapping made len bytes long (len a multiple of the page size),
  * its bytes zero when zero is 1, else as the last user left them: 1 and
- * *data, *fd set (both the caller's now), or 0 when none is cached. */
-int mg_block_cache_get(size_t len, int zero, void **data, int *fd);
+ * *data, *fd set (both the caller's now), or 0 when none is cached. One
+ * put with the same key (not 0) is preferred: the same role in a read
+ * done again, which writes about as many pages as it left. */
+int mg_block_cache_get(size_t len, int zero, uint64_t key, void **data,
+                       int *fd);
 
 /* Gives every cached mapping back to the system now. */
 void mg_block_cache_release(void);

@@ -567,12 +567,17 @@ first_cell_error(run *r, chunk *c)
     return 1;
 }
 
-/* A block for an output buffer, zeroed when zero, with huge pages when
- * large. */
+/* The roles of a column's blocks, for the block cache. */
+enum { ROLE_VALUES = 1, ROLE_BYTES = 2, ROLE_VALIDITY = 3 };
+
+/* A block for an output buffer of column k, zeroed when zero, with huge
+ * pages when large: a read done again takes the same column's mappings. */
 static mg_block *
-out_block(size_t n, int zero)
+out_block(size_t n, int zero, size_t k, int role)
 {
-    mg_block *b = zero ? mg_block_new(n) : mg_block_new_uninit(n);
+    uint64_t key = ((uint64_t)0x435356u << 40) | ((uint64_t)k << 2)
+                   | (uint64_t)role; /* "CSV", column, role */
+    mg_block *b = mg_block_new_for(n, zero, key);
     if (b != NULL && b->mapped) {
         mg_csv_mem_advise(b->data, b->mapped);
     }
@@ -641,15 +646,18 @@ new_values(run *r, size_t k, mg_csv_type t)
     col->values = col->bytes = NULL;
     col->type = t;
     if (t == MG_CSV_STR) {
-        col->values = out_block((r->cap_rows + 1) * sizeof(int64_t), 0);
-        col->bytes = out_block(r->cap_bytes ? r->cap_bytes : 1, 0);
+        col->values = out_block((r->cap_rows + 1) * sizeof(int64_t), 0, k,
+                                ROLE_VALUES);
+        col->bytes = out_block(r->cap_bytes ? r->cap_bytes : 1, 0, k,
+                               ROLE_BYTES);
         if (col->values == NULL || col->bytes == NULL) {
             return -1;
         }
         memset(col->values->data, 0, r->rows * sizeof(int64_t));
         return 0;
     }
-    col->values = out_block(r->cap_rows * mg_csv_type_size(t), 0);
+    col->values = out_block(r->cap_rows * mg_csv_type_size(t), 0, k,
+                            ROLE_VALUES);
     if (col->values == NULL) {
         return -1;
     }
@@ -670,7 +678,8 @@ static int
 new_validity(run *r, size_t k)
 {
     mg_csv_colout *col = &r->j->cols[k];
-    col->validity = out_block(r->cap_rows / 8 + 1, 1); /* OR'd into */
+    col->validity = out_block(r->cap_rows / 8 + 1, 1, k, /* OR'd into */
+                              ROLE_VALIDITY);
     if (col->validity == NULL) {
         return -1;
     }

@@ -180,3 +180,38 @@ CTEST(block_cache_keeps_a_much_larger_mapping_for_a_larger_block)
     mg_block_decref(again);
     mg_block_cache_release();
 }
+
+/* A block takes the mapping its role left, not another of the same size:
+ * a column read again writes the pages it wrote before. */
+CTEST(block_cache_prefers_the_mapping_of_the_same_role)
+{
+    mg_block_cache_release();
+    mg_block *a = mg_block_new_for(8 * MIB, 0, 11);
+    mg_block *b = mg_block_new_for(8 * MIB, 0, 22);
+    CHECK(a != NULL && b != NULL);
+    memset(a->data, 0xAA, 8 * MIB);      /* a big column */
+    memset(b->data, 0xBB, MIB);          /* a small one */
+    mg_block_decref(a);
+    mg_block_decref(b);
+    /* The big column first: by written pages alone it would take b's. */
+    mg_block *a2 = mg_block_new_for(8 * MIB, 0, 11);
+    mg_block *b2 = mg_block_new_for(8 * MIB, 0, 22);
+    CHECK(b2 != NULL && a2 != NULL && a2->recycled && b2->recycled);
+    CHECK(((unsigned char *)b2->data)[0] == 0xBB);
+    CHECK(((unsigned char *)a2->data)[0] == 0xAA);
+    mg_block_decref(a2);
+    mg_block_decref(b2);
+    /* Without a key, the one with fewer written pages goes first. */
+    mg_block_cache_release();
+    a = mg_block_new_for(8 * MIB, 0, 0);
+    b = mg_block_new_for(8 * MIB, 0, 0);
+    CHECK(a != NULL && b != NULL);
+    memset(a->data, 0xAA, 8 * MIB);
+    memset(b->data, 0xBB, MIB);
+    mg_block_decref(a);
+    mg_block_decref(b);
+    mg_block *c = mg_block_new_uninit(8 * MIB);
+    CHECK(c != NULL && ((unsigned char *)c->data)[0] == 0xBB);
+    mg_block_decref(c);
+    mg_block_cache_release();
+}
