@@ -55,7 +55,7 @@ $(OBJDIR)/%.o: src/%.c $(HDRS)
 test:
 	$(MAKE) TEST_HOOKS=1 build
 	@scripts/venv.sh $(PYTHON) $(VENV)
-	MULTIGIL_TEST_HOOKS=1 $(VENV)/bin/python -m pytest -q tests $(PYTEST_ARGS)
+	MULTIGIL_TEST_HOOKS=1 MULTIGIL_WATCHDOG_FD=3 $(VENV)/bin/python -m pytest -q tests $(PYTEST_ARGS) 3>&2
 
 # Every CPython >= 3.12 found on this machine: build, then test.
 test-all:
@@ -68,7 +68,7 @@ asan-build:
 
 asan: asan-build
 	@scripts/venv.sh $(PYTHON) $(VENV)
-	MULTIGIL_TEST_HOOKS=1 scripts/asan-run.sh $(VENV)/bin/python -m pytest -q -p no:cacheprovider tests $(PYTEST_ARGS); \
+	MULTIGIL_TEST_HOOKS=1 MULTIGIL_WATCHDOG_FD=3 scripts/asan-run.sh $(VENV)/bin/python -m pytest -q -p no:cacheprovider tests $(PYTEST_ARGS) 3>&2; \
 	rc=$$?; rm -f $(TARGET); $(MAKE) build; exit $$rc
 
 # C tests of src/base (no Python): tests/c/*.c with every src/base/*.c in

@@ -17,9 +17,29 @@ import multigil  # noqa: E402
 WATCHDOG_SECONDS = float(os.environ.get("MULTIGIL_TEST_WATCHDOG", "180"))
 
 
+def _watchdog_file():
+    """Where a hang's tracebacks go: the descriptor MULTIGIL_WATCHDOG_FD
+    names (the Makefile passes the terminal's stderr as fd 3), since
+    pytest captures fd 2 during a test and the capture is lost when the
+    watchdog ends the process."""
+    fd = os.environ.get("MULTIGIL_WATCHDOG_FD")
+    if fd:
+        try:
+            f = os.fdopen(int(fd), "w", closefd=False)
+            os.fstat(f.fileno())
+            return f
+        except (OSError, ValueError):
+            pass
+    return sys.stderr
+
+
+WATCHDOG_FILE = _watchdog_file()
+
+
 @pytest.fixture(autouse=True)
 def _watchdog():
-    faulthandler.dump_traceback_later(WATCHDOG_SECONDS, exit=True)
+    faulthandler.dump_traceback_later(WATCHDOG_SECONDS, exit=True,
+                                      file=WATCHDOG_FILE)
     yield
     faulthandler.cancel_dump_traceback_later()
 
