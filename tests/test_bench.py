@@ -188,3 +188,19 @@ def test_columns_row_is_skipped_with_a_note_when_read_csv_fails(
                           say=lambda m: None)
     finally:
         workloads.columns_problem.cache_clear()
+
+
+def test_bench_csv_writes_its_files_into_a_new_folder(tmp_path):
+    """bench/bench_csv.py --dir D with D missing made no files (it raised
+    FileNotFoundError); the folder is created now."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "bench_csv", os.path.join(ROOT, "bench", "bench_csv.py"))
+    bench_csv = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_csv)
+    d = tmp_path / "not" / "there"
+    one, many = bench_csv.write_files(str(d), 1, 2)
+    assert os.path.getsize(one) > 900_000
+    assert len(many) == 2 and all(os.path.exists(p) for p in many)
+    with open(one) as f:
+        assert f.readline() == "id,value,name,opt,text\n"

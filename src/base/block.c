@@ -193,10 +193,8 @@ static void
 block_destroy(mg_handle *h)
 {
     mg_block *b = (mg_block *)h;
-    int kept = b->mapped && atomic_load(&b->reusable)
-               && mg_block_cache_put(b->data, b->mapped, b->fd, b->epoch,
-                                     b->key);
-    if (kept) {
+    if (b->mapped && atomic_load(&b->reusable)
+        && mg_block_cache_put(b->data, b->mapped, b->fd, b->epoch, b->key)) {
         /* the cache owns the mapping and the fd now */
     }
     else if (b->mapped) {

@@ -18,6 +18,7 @@
 #include "base.h"
 #include "block_cache.h"
 #include "thread.h"
+#include "wait.h" /* mg_monotonic_ns */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -53,14 +54,6 @@ static struct {
 static atomic_ulong epoch;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-static int64_t
-now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static void
 cond_init(void)
 {
@@ -78,6 +71,19 @@ free_entries(entry *e, size_t n)
         munmap(e[i].data, e[i].len);
         close(e[i].fd);
     }
+}
+
+/* The index of the entry that came in first (cache.mu held, n > 0). */
+static size_t
+oldest(void)
+{
+    size_t old = 0;
+    for (size_t i = 1; i < cache.n; i++) {
+        if (cache.e[i].since < cache.e[old].since) {
+            old = i;
+        }
+    }
+    return old;
 }
 
 /* Takes entry i out (cache.mu held): *out gets it. */
@@ -169,15 +175,9 @@ reaper_main(void *unused)
     entry due[SLOTS];
     pthread_mutex_lock(&cache.mu);
     while (cache.n > 0) {
-        int64_t oldest = cache.e[0].since;
-        for (size_t i = 1; i < cache.n; i++) {
-            if (cache.e[i].since < oldest) {
-                oldest = cache.e[i].since;
-            }
-        }
-        int64_t t = now_ns();
-        if (t < oldest + IDLE_NS) {
-            int64_t d = oldest + IDLE_NS;
+        int64_t d = cache.e[oldest()].since + IDLE_NS;
+        int64_t t = mg_monotonic_ns();
+        if (t < d) {
             struct timespec ts = {(time_t)(d / 1000000000LL),
                                   (long)(d % 1000000000LL)};
             pthread_cond_timedwait(&cache.cv, &cache.mu, &ts);
@@ -234,15 +234,9 @@ mg_block_cache_put(void *data, size_t len, int fd, unsigned long made,
         && held <= cache.limit && start_reaper() == 0) {
         /* Room: the oldest go first. */
         while (cache.n == SLOTS || cache.held + held > cache.limit) {
-            size_t old = 0;
-            for (size_t i = 1; i < cache.n; i++) {
-                if (cache.e[i].since < cache.e[old].since) {
-                    old = i;
-                }
-            }
-            take_out(old, &out[nout++]);
+            take_out(oldest(), &out[nout++]);
         }
-        cache.e[cache.n++] = (entry){data, len, fd, held, now_ns(), key};
+        cache.e[cache.n++] = (entry){data, len, fd, held, mg_monotonic_ns(), key};
         cache.held += held;
         cache.puts++;
         kept = 1;

@@ -7,8 +7,8 @@
  * outputs are reserved for the worst case (sparse memfd blocks: only the
  * rows written cost memory; value and string blocks are not zeroed, as a
  * recycled one may hold a freed block's bytes, so every byte the result
- * shows is written here, and the pages past it given back) and a column whose type widens after rows
- * were emitted is converted in place (int64 to float64) or built again
+ * shows is written here, and the pages past it given back) and a column
+ * whose type widens after rows were emitted is converted in place (int64 to float64) or built again
  * from the input. A round's chunk buffers are used again by the next
  * round, so a read needs its result plus a few chunks. With a row limit
  * (n_rows) the read stops once it has the rows.

@@ -90,6 +90,8 @@ CTEST(block_cache_trim_gives_back_what_a_former_user_wrote)
     mg_block_trim(b, 10000);
     CHECK(written_bytes(b->fd) <= 16384);
     CHECK(((unsigned char *)b->data)[9999] == 1); /* kept: the used part */
+    CHECK(((unsigned char *)b->data)[10000] == 0); /* the last page's tail */
+    CHECK(((unsigned char *)b->data)[12287] == 0);
     CHECK(((unsigned char *)b->data)[8 * MIB - 1] == 0); /* a hole now */
     mg_block_decref(b);
     mg_block_cache_release();
