@@ -42,9 +42,12 @@ _STOP = None
 _IDLE = object()  # _Tasks.get timed out
 _JOIN_S = 5.0
 
-# Every ProcessWorkers not yet ended, for the exit hook.
+# Every ProcessWorkers not yet ended, for the exit hook. Reentrant: a
+# garbage collection can run at any bytecode while this thread holds it
+# (in _register, say) and end a dropped Pool, whose finalizer
+# (ProcessWorkers.shutdown) takes it again; a plain Lock deadlocked there.
 _live = set()
-_live_lock = threading.Lock()
+_live_lock = threading.RLock()
 _hook_installed = False
 
 

@@ -660,3 +660,46 @@ def test_tasks_submitted_while_shutting_down_all_finish():
         assert not t.is_alive()
         done, pending = cf.wait(got, timeout=30)
         assert not pending
+
+
+GC_IN_REGISTER = textwrap.dedent("""
+    import gc, sys
+    sys.path.insert(0, sys.argv[1])
+    import multigil
+    from multigil import _fallback
+
+    class CollectingSet(set):
+        def add(self, x):  # a collection inside _register's lock
+            gc.collect()
+            super().add(x)
+
+    def main():
+        _fallback._live = CollectingSet(_fallback._live)
+        p = multigil.Pool(1, process_workers=1)
+        assert p.submit_process(abs, -1).result() == 1
+        p.shutdown()
+        cycle = [p]
+        cycle.append(cycle)  # ended by the collector, its finalizer then
+        del p, cycle
+        q = multigil.Pool(1, process_workers=1)
+        print(q.submit_process(abs, -2).result())
+        q.shutdown()
+
+    if __name__ == "__main__":
+        main()
+""")
+
+
+def test_a_pool_collected_while_another_registers_does_not_deadlock(
+        tmp_path):
+    """A dropped Pool's finalizer (its process workers' shutdown) run by
+    a garbage collection while this thread held the registry's lock, as
+    3.12+ can at any bytecode: the lock was not reentrant and the test
+    run hung (CI, test_broadcast_of_a_process_function_runs_once_...)."""
+    script = tmp_path / "gc_in_register.py"
+    script.write_text(GC_IN_REGISTER)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, str(script), root],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["2"]
